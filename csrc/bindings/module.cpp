@@ -1,0 +1,7 @@
+#include "pybind11.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "weightfill's compiled engine; use the weightfill package, not this module.";
+    weightfill::bindings::register_runtime(m);
+    weightfill::bindings::register_fill(m);
+}

@@ -1,0 +1,77 @@
+#include "pybind11.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+#include "../parallel/fill.hpp"
+
+namespace weightfill::bindings {
+namespace {
+
+// A new C-contiguous array whose data is 64-byte aligned and owned by the array (freed with
+// it): the kernels write straight into it, no copy follows.
+py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+    size_t n = 1;
+    for (py::ssize_t s : shape) {
+        if (s < 0) throw std::invalid_argument("shape: negative dimension");
+        n *= size_t(s);
+    }
+    const size_t bytes = (n * size_t(dtype.itemsize()) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) throw std::bad_alloc();
+    py::capsule owner(p, [](void* q) { std::free(q); });
+    return py::array(dtype, shape, p, owner);
+}
+
+void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
+                 std::vector<uint64_t> shape, std::vector<uint64_t> start, std::vector<uint64_t> len,
+                 const py::buffer& out) {
+    // The Python layer validates everything; these checks only keep a direct caller of _core
+    // from writing out of bounds.
+    if (shape.size() != start.size() || shape.size() != len.size())
+        throw std::invalid_argument("region: rank differs from the shape's");
+    uint64_t count = 1;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (start[d] > shape[d] || len[d] > shape[d] - start[d])
+            throw std::invalid_argument("region: outside the shape");
+        count *= len[d];
+    }
+    py::buffer_info info = out.request(/*writable=*/true);
+    if (info.readonly) throw std::invalid_argument("out: read-only buffer");
+    if (size_t(info.itemsize) != dtype_size(t)) throw std::invalid_argument("out: wrong item size");
+    if (uint64_t(info.size) != count) throw std::invalid_argument("out: wrong number of elements");
+    py::ssize_t expect = info.itemsize;
+    for (size_t d = info.ndim; d-- > 0;) {
+        if (info.shape[d] > 1 && info.strides[d] != expect)
+            throw std::invalid_argument("out: not C-contiguous");
+        expect *= info.shape[d];
+    }
+
+    FillParams p{StreamKey::make(seed, stream), a, b};
+    const Region region{std::move(shape), std::move(start), std::move(len)};
+    bool finished;
+    {
+        // Safe without the GIL: the kernels touch only `info.ptr`, which `out` keeps alive
+        // for the whole call, and the settings read through atomics.
+        py::gil_scoped_release nogil;
+        finished = fill(dist, t, p, region, info.ptr, [] {
+            py::gil_scoped_acquire gil;
+            return PyErr_CheckSignals() != 0;  // runs Python signal handlers (Ctrl-C)
+        });
+    }
+    if (!finished) throw py::error_already_set();
+}
+
+}  // namespace
+
+void register_fill(py::module_& m) {
+    m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
+    m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
+          py::arg("seed"), py::arg("stream"), py::arg("shape"), py::arg("start"), py::arg("len"),
+          py::arg("out"));
+    py::enum_<Dist>(m, "Dist").value("raw", Dist::raw).value("uniform", Dist::uniform).value("normal", Dist::normal);
+    py::enum_<DType>(m, "DType").value("u32", DType::u32).value("f32", DType::f32).value("f64", DType::f64);
+}
+
+}  // namespace weightfill::bindings

@@ -1,0 +1,45 @@
+// The narrow interface between the parallel driver and the per-instruction-set kernels.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "rng/philox.hpp"
+
+namespace weightfill {
+
+enum class Dist : int { raw = 0, uniform = 1, normal = 2 };
+enum class DType : int { u32 = 0, f32 = 1, f64 = 2 };
+
+// Per-call constants. (a, b) are (low, high) for uniform and (mean, std) for normal; each
+// kernel rounds them to its output precision (docs/stream-spec.md section 3).
+struct FillParams {
+    StreamKey key;
+    double a = 0.0;
+    double b = 0.0;
+};
+
+// Fills out[0 .. n) with elements first .. first + n - 1 of the stream (global flat indices).
+using RangeFn = void (*)(const FillParams&, uint64_t first, uint64_t n, void* out);
+
+struct KernelTable {
+    const char* name;
+    RangeFn raw_u32;
+    RangeFn uniform_f32;
+    RangeFn uniform_f64;
+    RangeFn normal_f32;
+    RangeFn normal_f64;
+
+    RangeFn lookup(Dist d, DType t) const;
+};
+
+// Elements per Philox block for a dtype (32-bit outputs: 4, 64-bit: 2).
+inline constexpr int elements_per_block(DType t) { return t == DType::f64 ? 2 : 4; }
+inline constexpr size_t dtype_size(DType t) { return t == DType::f64 ? 8 : 4; }
+
+namespace kernels {
+const KernelTable& scalar_table();
+const KernelTable& avx2_table();    // only call when the CPU has AVX2 + FMA
+const KernelTable& avx512_table();  // only call when the CPU has AVX-512 F/DQ/BW/VL
+}  // namespace kernels
+
+}  // namespace weightfill

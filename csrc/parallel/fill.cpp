@@ -1,0 +1,165 @@
+#include "fill.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+
+#include "../simd/dispatch.hpp"
+
+#ifdef WEIGHTFILL_OPENMP
+#include <omp.h>
+#endif
+
+namespace weightfill {
+
+RangeFn KernelTable::lookup(Dist d, DType t) const {
+    switch (d) {
+        case Dist::raw: return t == DType::u32 ? raw_u32 : nullptr;
+        case Dist::uniform: return t == DType::f32 ? uniform_f32 : t == DType::f64 ? uniform_f64 : nullptr;
+        case Dist::normal: return t == DType::f32 ? normal_f32 : t == DType::f64 ? normal_f64 : nullptr;
+    }
+    return nullptr;
+}
+
+namespace {
+
+std::atomic<int> g_num_threads{0};  // 0: not chosen yet
+std::atomic<bool> g_forked_child{false};
+
+int default_threads() {
+#ifdef WEIGHTFILL_OPENMP
+    return std::max(1, omp_get_max_threads());  // honours OMP_NUM_THREADS
+#else
+    return std::max(1u, std::thread::hardware_concurrency());
+#endif
+}
+
+// GNU libgomp keeps its worker pool across fork() although the child has none of those
+// threads, and the child's next parallel region waits for them forever. A child therefore
+// switches to plain std::thread workers, which it creates itself.
+[[maybe_unused]] const bool g_atfork_registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { g_forked_child.store(true); });
+    return true;
+}();
+
+template <class Fn>
+void run_threads(int nt, const Fn& body) {
+    if (nt <= 1) {
+        body(0, 1);
+        return;
+    }
+#ifdef WEIGHTFILL_OPENMP
+    if (!g_forked_child.load(std::memory_order_relaxed)) {
+#pragma omp parallel num_threads(nt)
+        body(omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    std::vector<std::thread> workers;
+    workers.reserve(size_t(nt - 1));
+    for (int t = 1; t < nt; ++t) workers.emplace_back([&body, t, nt] { body(t, nt); });
+    body(0, nt);
+    for (auto& w : workers) w.join();
+}
+
+// Iterates the contiguous runs of a region: after merging trailing axes that the region spans
+// whole, the region is `outer` runs of `run_len` consecutive global indices each.
+struct RunMap {
+    std::vector<uint64_t> outer_len, outer_stride;  // axes 0 .. k-1 of the region
+    uint64_t base = 0;                              // global index of the first run's start
+    uint64_t run_len = 1;
+
+    explicit RunMap(const Region& r) {
+        const size_t nd = r.shape.size();
+        if (nd == 0) return;  // a 0-d tensor: one element, index 0
+        size_t k = nd;
+        do {
+            --k;
+            run_len *= r.len[k];
+        } while (k > 0 && r.len[k] == r.shape[k] && r.start[k] == 0);
+        std::vector<uint64_t> stride(nd, 1);
+        for (size_t d = nd - 1; d > 0; --d) stride[d - 1] = stride[d] * r.shape[d];
+        for (size_t d = 0; d <= k; ++d) base += r.start[d] * stride[d];
+        outer_len.assign(r.len.begin(), r.len.begin() + long(k));
+        outer_stride.assign(stride.begin(), stride.begin() + long(k));
+    }
+
+    // Global index of the start of run `run` (mixed-radix digits of `run` over outer_len).
+    uint64_t run_start(uint64_t run) const {
+        uint64_t g = base;
+        for (size_t d = outer_len.size(); d-- > 0;) {
+            g += (run % outer_len[d]) * outer_stride[d];
+            run /= outer_len[d];
+        }
+        return g;
+    }
+};
+
+}  // namespace
+
+void set_num_threads(int n) { g_num_threads.store(std::max(1, n)); }
+
+int get_num_threads() {
+    int n = g_num_threads.load();
+    if (n == 0) {
+        n = default_threads();
+        g_num_threads.store(n);
+    }
+    return n;
+}
+
+const char* thread_backend() {
+#ifdef WEIGHTFILL_OPENMP
+    return g_forked_child.load() ? "threads" : "openmp";
+#else
+    return "threads";
+#endif
+}
+
+bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, void* out,
+          const std::function<bool()>& interrupted) {
+    const RangeFn fn = dispatch::active().lookup(dist, dtype);
+    if (!fn) throw std::invalid_argument("dtype: not supported by this distribution");
+    uint64_t total = 1;
+    for (uint64_t l : r.len) total *= l;
+    if (total == 0) return true;
+
+    const RunMap runs(r);
+    const size_t esize = dtype_size(dtype);
+    char* const base = static_cast<char*>(out);
+    // Fills output elements [a, b), which may span several runs.
+    auto fill_out = [&](uint64_t a, uint64_t b) {
+        uint64_t run = a / runs.run_len, off = a % runs.run_len;
+        while (a < b) {
+            const uint64_t take = std::min(runs.run_len - off, b - a);
+            fn(params, runs.run_start(run) + off, take, base + a * esize);
+            a += take;
+            ++run;
+            off = 0;
+        }
+    };
+
+    // Thread slices are multiples of kGrain elements (whole Philox batches when a run is long),
+    // so threads rarely share a batch; a slice below kMinPerThread is not worth a thread.
+    constexpr uint64_t kGrain = 1024, kMinPerThread = uint64_t{1} << 15;
+    const int nt_max = get_num_threads();
+    for (uint64_t done = 0; done < total;) {
+        if (done > 0 && interrupted && interrupted()) return false;
+        const uint64_t slice = std::min(total - done, kPollElements);
+        const int nt = int(std::min<uint64_t>(uint64_t(nt_max), std::max<uint64_t>(1, slice / kMinPerThread)));
+        // `got` may be below nt (an OpenMP thread limit): the split uses the count that ran.
+        run_threads(nt, [&](int t, int got) {
+            const uint64_t per = (slice / uint64_t(got) + kGrain - 1) / kGrain * kGrain;
+            const uint64_t a = std::min(slice, per * uint64_t(t));
+            const uint64_t b = (t == got - 1) ? slice : std::min(slice, per * uint64_t(t + 1));
+            if (a < b) fill_out(done + a, done + b);
+        });
+        done += slice;
+    }
+    return true;
+}
+
+}  // namespace weightfill

@@ -1,0 +1,32 @@
+// Parallel driver: splits the elements of a region of a C-order tensor over threads and calls
+// the active kernel on contiguous runs of global element indices. Values depend only on the
+// global index, so the split never changes a bit.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "../engine.hpp"
+
+namespace weightfill {
+
+// A box of a C-order tensor of `shape`: `start[d] .. start[d] + len[d]` along each axis.
+struct Region {
+    std::vector<uint64_t> shape, start, len;
+};
+
+// Fills `out` (prod(len) elements of `dtype`, C order) with region `r` of the full tensor.
+// `interrupted` is called by the calling thread between slices of about kPollElements elements;
+// when it returns true the fill stops early and fill() returns false.
+bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, void* out,
+          const std::function<bool()>& interrupted);
+
+inline constexpr uint64_t kPollElements = uint64_t{1} << 22;
+
+void set_num_threads(int n);
+int get_num_threads();
+// "openmp", or "threads" when built without OpenMP or running in a child forked after the
+// OpenMP pool started (GNU libgomp's pool does not survive fork()).
+const char* thread_backend();
+
+}  // namespace weightfill

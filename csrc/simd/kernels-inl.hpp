@@ -1,0 +1,406 @@
+// Kernel bodies, written once against the operation set `O` (ops_scalar.hpp, ops_avx2.hpp,
+// ops_avx512.hpp) and compiled once per instruction set by kernels_<isa>.cpp.
+//
+// Every function here implements docs/stream-spec.md literally: the same sequence of correctly
+// rounded IEEE operations (explicit fma where the spec says fma) on every path, so every path
+// gives the same bits. The build passes -ffp-contract=off so that the compiler never fuses a
+// multiply and an add on its own.
+//
+// Everything is in an unnamed namespace: each includer gets its own copy compiled with its own
+// flags, and nothing compiled for AVX-512 can be picked by the linker for the portable path.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "../engine.hpp"
+#include "../rng/philox.hpp"
+
+namespace weightfill::kernels {
+namespace {
+
+// ----------------------------------------------------------------------------------------
+// Philox: O::L consecutive blocks j0 .. j0 + L - 1, one block per lane; x_k holds word k of
+// each block ("SoA"). The round keys are broadcast once per fill, not once per batch.
+template <class O>
+struct Philox {
+    using U = typename O::U;
+    StreamKey sk;
+    U rk0[kPhiloxRounds], rk1[kPhiloxRounds], c2, c3;
+
+    explicit Philox(const StreamKey& key) : sk(key), c2(O::set1(key.c2)), c3(O::set1(key.c3)) {
+        uint32_t k0 = key.k0, k1 = key.k1;
+        for (int r = 0; r < kPhiloxRounds; ++r) {
+            rk0[r] = O::set1(k0);
+            rk1[r] = O::set1(k1);
+            k0 += kPhiloxW0;
+            k1 += kPhiloxW1;
+        }
+    }
+
+    void operator()(uint64_t j0, U& x0, U& x1, U& x2, U& x3) const {
+        const uint32_t lo = static_cast<uint32_t>(j0);
+        if (lo > 0xFFFFFFFFu - (O::L - 1)) {
+            carry_path(j0, x0, x1, x2, x3);
+            return;
+        }
+        U a0 = O::iota_plus(lo), a1 = O::set1(static_cast<uint32_t>(j0 >> 32)), a2 = c2, a3 = c3;
+        for (int r = 0; r < kPhiloxRounds; ++r) {
+            U hi0, lo0, hi1, lo1;
+            O::mulhilo(a0, kPhiloxM0, hi0, lo0);
+            O::mulhilo(a2, kPhiloxM1, hi1, lo1);
+            a0 = O::xor3(hi1, a1, rk0[r]);
+            a2 = O::xor3(hi0, a3, rk1[r]);
+            a1 = lo1;
+            a3 = lo0;
+        }
+        x0 = a0; x1 = a1; x2 = a2; x3 = a3;
+    }
+
+    // The low counter word wraps inside this batch (once per 2^32 blocks): the scalar block
+    // function handles the carry into c1.
+    void carry_path(uint64_t j0, U& x0, U& x1, U& x2, U& x3) const {
+        alignas(64) uint32_t w[4][O::L];
+        for (int l = 0; l < O::L; ++l) {
+            uint32_t b[4];
+            philox4x32_10(sk, j0 + uint64_t(l), b);
+            for (int k = 0; k < 4; ++k) w[k][l] = b[k];
+        }
+        x0 = O::loadu(w[0]); x1 = O::loadu(w[1]); x2 = O::loadu(w[2]); x3 = O::loadu(w[3]);
+    }
+};
+
+// ----------------------------------------------------------------------------------------
+// float32 elementary functions (stream-spec 3.3).
+
+// ln(u) for u in [2^-32, 1]; atanh series in t = (m - 1) / (m + 1), |t| <= 0.1716.
+template <class O>
+inline typename O::F ln32(typename O::F u) {
+    using U = typename O::U;
+    using F = typename O::F;
+    const U bits = O::bitcast_u(u);
+    const U mant = O::and32(bits, O::set1(0x007FFFFFu));
+    // m > fl32(sqrt 2): halve m, bump e (all-ones mask = -1, so e - big = e + 1).
+    const U big = O::cmpgt_i32(mant, O::set1(0x003504F3u));
+    const U e = O::sub32(O::sub32(O::template srl32<23>(bits), O::set1(127)), big);
+    const U mbits = O::sub32(O::or32(mant, O::set1(0x3F800000u)), O::and32(big, O::set1(0x00800000u)));
+    const F m = O::bitcast_f(mbits);
+    const F one = O::setf(1.0f);
+    const F t = O::divf(O::subf(m, one), O::addf(m, one));
+    const F t2 = O::mulf(t, t);
+    F p = O::fmaf_(t2, O::setf(2.0f / 9.0f), O::setf(2.0f / 7.0f));
+    p = O::fmaf_(t2, p, O::setf(2.0f / 5.0f));
+    p = O::fmaf_(t2, p, O::setf(2.0f / 3.0f));
+    p = O::fmaf_(t2, p, O::setf(2.0f));
+    const F ef = O::cvt_i32(e);
+    // LN2_HI = 0x3F317200 has 16 significant bits, so e * LN2_HI is exact for |e| <= 32.
+    const F ln2_hi = O::bitcast_f(O::set1(0x3F317200u));
+    const F ln2_lo = O::setf(0x1.7f7d1cp-20f);  // fl32(ln 2 - LN2_HI), from mpmath
+    return O::fmaf_(ef, ln2_hi, O::fmaf_(ef, ln2_lo, O::mulf(t, p)));
+}
+
+// sin and cos of phi in [0, pi/4]: Taylor polynomials, coefficients fl32(+-1/n!).
+template <class O>
+inline void sincos32(typename O::F phi, typename O::F& s, typename O::F& c) {
+    using F = typename O::F;
+    const F x2 = O::mulf(phi, phi);
+    F sp = O::fmaf_(x2, O::setf(1.0f / 362880.0f), O::setf(-1.0f / 5040.0f));
+    sp = O::fmaf_(x2, sp, O::setf(1.0f / 120.0f));
+    sp = O::fmaf_(x2, sp, O::setf(-1.0f / 6.0f));
+    s = O::fmaf_(O::mulf(x2, phi), sp, phi);
+    F cp = O::fmaf_(x2, O::setf(-1.0f / 3628800.0f), O::setf(1.0f / 40320.0f));
+    cp = O::fmaf_(x2, cp, O::setf(-1.0f / 720.0f));
+    cp = O::fmaf_(x2, cp, O::setf(1.0f / 24.0f));
+    cp = O::fmaf_(x2, cp, O::setf(-0.5f));
+    c = O::fmaf_(x2, cp, O::setf(1.0f));
+}
+
+// Box-Muller on word pairs (a, b): z0 = r cos(theta), z1 = r sin(theta).
+template <class O>
+inline void box_muller32(typename O::U a, typename O::U b, typename O::F& z0, typename O::F& z1) {
+    using U = typename O::U;
+    using F = typename O::F;
+    // u1 = fl32(fl32(a >> 1) * 2^-31 + 2^-32) in [2^-32, 1]; the product is exact.
+    const F u1 = O::fmaf_(O::cvt_i32(O::template srl32<1>(a)), O::setf(0x1p-31f), O::setf(0x1p-32f));
+    const F r = O::sqrtf_(O::mulf(ln32<O>(u1), O::setf(-2.0f)));
+
+    const U q = O::template srl32<8>(b);
+    const U o = O::template srl32<21>(q);
+    const U one = O::set1(1);
+    U f = O::and32(q, O::set1(0x001FFFFFu));
+    const U odd = O::sub32(O::set1(0), O::and32(o, one));
+    f = O::sel32(odd, O::sub32(O::set1(1u << 21), f), f);
+    // C = fl32(pi) * 2^-23 (exact scaling of 0x40490FDB).
+    const F phi = O::mulf(O::cvt_i32(f), O::setf(0x1.921fb6p-22f));
+    F s, c;
+    sincos32<O>(phi, s, c);
+    const U swap = O::sub32(O::set1(0), O::and32(O::template srl32<1>(O::add32(o, one)), one));
+    const U neg_c = O::template sll32<31>(O::template srl32<2>(O::add32(o, O::set1(2))));
+    const U neg_s = O::template sll32<31>(O::template srl32<2>(o));
+    const U su = O::bitcast_u(s), cu = O::bitcast_u(c);
+    const F cos_t = O::bitcast_f(O::xor32(O::sel32(swap, su, cu), neg_c));
+    const F sin_t = O::bitcast_f(O::xor32(O::sel32(swap, cu, su), neg_s));
+    z0 = O::mulf(r, cos_t);
+    z1 = O::mulf(r, sin_t);
+}
+
+// ----------------------------------------------------------------------------------------
+// float64 elementary functions (stream-spec 3.4).
+
+// Converts a small signed 64-bit integer (|e| < 1024) to double exactly.
+template <class O>
+inline typename O::D small_i64_to_f64(typename O::Q e) {
+    return O::subd(O::cvt_u53(O::add64(e, O::set1q(1023))), O::setd(1023.0));
+}
+
+template <class O>
+inline typename O::D ln64(typename O::D u) {
+    using Q = typename O::Q;
+    using D = typename O::D;
+    const Q bits = O::bitcast_q(u);
+    const Q mant = O::and64(bits, O::set1q(0x000FFFFFFFFFFFFFull));
+    const Q big = O::cmpgt_i64(mant, O::set1q(0x0006A09E667F3BCDull));  // m > fl64(sqrt 2)
+    const Q e = O::sub64(O::sub64(O::template srl64<52>(bits), O::set1q(1023)), big);
+    const Q mbits = O::sub64(O::or64(mant, O::set1q(0x3FF0000000000000ull)),
+                             O::and64(big, O::set1q(0x0010000000000000ull)));
+    const D m = O::bitcast_d(mbits);
+    const D one = O::setd(1.0);
+    const D t = O::divd(O::subd(m, one), O::addd(m, one));
+    const D t2 = O::muld(t, t);
+    D p = O::fmad(t2, O::setd(2.0 / 21.0), O::setd(2.0 / 19.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 17.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 15.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 13.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 11.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 9.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 7.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 5.0));
+    p = O::fmad(t2, p, O::setd(2.0 / 3.0));
+    p = O::fmad(t2, p, O::setd(2.0));
+    const D ef = small_i64_to_f64<O>(e);
+    // LN2_HI = 0x3FE62E42FEE00000 (32 significant bits): e * LN2_HI is exact.
+    const D ln2_hi = O::bitcast_d(O::set1q(0x3FE62E42FEE00000ull));
+    const D ln2_lo = O::setd(0x1.a39ef35793c76p-33);  // fl64(ln 2 - LN2_HI), from mpmath
+    return O::fmad(ef, ln2_hi, O::fmad(ef, ln2_lo, O::muld(t, p)));
+}
+
+template <class O>
+inline void sincos64(typename O::D phi, typename O::D& s, typename O::D& c) {
+    using D = typename O::D;
+    const D x2 = O::muld(phi, phi);
+    // 1/n! for n = 3 .. 18; each literal quotient is correctly rounded by the compiler.
+    D sp = O::fmad(x2, O::setd(1.0 / 355687428096000.0), O::setd(-1.0 / 1307674368000.0));
+    sp = O::fmad(x2, sp, O::setd(1.0 / 6227020800.0));
+    sp = O::fmad(x2, sp, O::setd(-1.0 / 39916800.0));
+    sp = O::fmad(x2, sp, O::setd(1.0 / 362880.0));
+    sp = O::fmad(x2, sp, O::setd(-1.0 / 5040.0));
+    sp = O::fmad(x2, sp, O::setd(1.0 / 120.0));
+    sp = O::fmad(x2, sp, O::setd(-1.0 / 6.0));
+    s = O::fmad(O::muld(x2, phi), sp, phi);
+    D cp = O::fmad(x2, O::setd(-1.0 / 6402373705728000.0), O::setd(1.0 / 20922789888000.0));
+    cp = O::fmad(x2, cp, O::setd(-1.0 / 87178291200.0));
+    cp = O::fmad(x2, cp, O::setd(1.0 / 479001600.0));
+    cp = O::fmad(x2, cp, O::setd(-1.0 / 3628800.0));
+    cp = O::fmad(x2, cp, O::setd(1.0 / 40320.0));
+    cp = O::fmad(x2, cp, O::setd(-1.0 / 720.0));
+    cp = O::fmad(x2, cp, O::setd(1.0 / 24.0));
+    cp = O::fmad(x2, cp, O::setd(-0.5));
+    c = O::fmad(x2, cp, O::setd(1.0));
+}
+
+template <class O>
+inline void box_muller64(typename O::Q a, typename O::Q b, typename O::D& z0, typename O::D& z1) {
+    using Q = typename O::Q;
+    using D = typename O::D;
+    // u1 = (A >> 12) * 2^-52 + 2^-53, exact, in [2^-53, 1 - 2^-53].
+    const D u1 = O::fmad(O::cvt_u53(O::template srl64<12>(a)), O::setd(0x1p-52), O::setd(0x1p-53));
+    const D r = O::sqrtd(O::muld(ln64<O>(u1), O::setd(-2.0)));
+
+    const Q q = O::template srl64<11>(b);
+    const Q o = O::template srl64<50>(q);
+    const Q one = O::set1q(1);
+    Q f = O::and64(q, O::set1q((uint64_t{1} << 50) - 1));
+    const Q odd = O::sub64(O::set1q(0), O::and64(o, one));
+    f = O::sel64(odd, O::sub64(O::set1q(uint64_t{1} << 50), f), f);
+    // C64 = fl64(pi) * 2^-52.
+    const D phi = O::muld(O::cvt_u53(f), O::setd(0x1.921fb54442d18p-51));
+    D s, c;
+    sincos64<O>(phi, s, c);
+    const Q swap = O::sub64(O::set1q(0), O::and64(O::template srl64<1>(O::add64(o, one)), one));
+    const Q neg_c = O::template sll64<63>(O::template srl64<2>(O::add64(o, O::set1q(2))));
+    const Q neg_s = O::template sll64<63>(O::template srl64<2>(o));
+    const Q su = O::bitcast_q(s), cu = O::bitcast_q(c);
+    z0 = O::muld(r, O::bitcast_d(O::xor64(O::sel64(swap, su, cu), neg_c)));
+    z1 = O::muld(r, O::bitcast_d(O::xor64(O::sel64(swap, cu, su), neg_s)));
+}
+
+// ----------------------------------------------------------------------------------------
+// Transforms: the words of O::L blocks (SoA, from Philox) -> O::L * kEPB elements in order.
+
+template <class O>
+struct RawU32 {
+    using U = typename O::U;
+    using T = uint32_t;
+    static constexpr int kEPB = 4;
+    explicit RawU32(const FillParams&) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const { O::store4_interleaved(out, x0, x1, x2, x3); }
+};
+
+// Largest float below h (h finite, h > some finite low, so h is not -inf and not -max).
+inline float below(float h) {
+    uint32_t u;
+    std::memcpy(&u, &h, 4);
+    if (h > 0.0f) --u; else if (h < 0.0f) ++u; else u = 0x80000001u;
+    std::memcpy(&h, &u, 4);
+    return h;
+}
+inline double below(double h) {
+    uint64_t u;
+    std::memcpy(&u, &h, 8);
+    if (h > 0.0) --u; else if (h < 0.0) ++u; else u = 0x8000000000000001ull;
+    std::memcpy(&h, &u, 8);
+    return h;
+}
+
+template <class O>
+struct UniformF32 {
+    using U = typename O::U;
+    using T = float;
+    static constexpr int kEPB = 4;
+    typename O::F lo, d, hi;
+    U hi_below, clamp_on;
+    explicit UniformF32(const FillParams& p) {
+        const float l = static_cast<float>(p.a), h = static_cast<float>(p.b);
+        lo = O::setf(l);
+        d = O::setf(h - l);
+        hi = O::setf(h);
+        hi_below = O::bitcast_u(O::setf(h > l ? below(h) : h));
+        clamp_on = O::set1(h > l ? ~0u : 0u);
+    }
+    U value(U w) const {
+        const auto u = O::mulf(O::cvt_i32(O::template srl32<8>(w)), O::setf(0x1p-24f));
+        const auto x = O::bitcast_u(O::fmaf_(u, d, lo));
+        return O::sel32(O::and32(O::cmpge_f(O::bitcast_f(x), hi), clamp_on), hi_below, x);
+    }
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        O::store4_interleaved(reinterpret_cast<uint32_t*>(out), value(x0), value(x1), value(x2), value(x3));
+    }
+};
+
+template <class O>
+struct UniformF64 {
+    using U = typename O::U;
+    using T = double;
+    static constexpr int kEPB = 2;
+    typename O::D lo, d, hi, hi_below;
+    typename O::Q clamp_on;
+    explicit UniformF64(const FillParams& p) {
+        const double l = p.a, h = p.b;
+        lo = O::setd(l);
+        d = O::setd(h - l);
+        hi = O::setd(h);
+        hi_below = O::setd(h > l ? below(h) : h);
+        clamp_on = O::set1q(h > l ? ~uint64_t{0} : 0);
+    }
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        alignas(64) uint32_t w[4 * O::L];
+        O::store4_interleaved(w, x0, x1, x2, x3);
+        // 4 L words = 2 L 64-bit words U = x_{2k} + 2^32 x_{2k+1} (little-endian loads).
+        for (int i = 0; i < 2 * O::L / O::LD; ++i) {
+            const auto big = O::template srl64<11>(O::loadq(w + 2 * i * O::LD));
+            const auto u = O::muld(O::cvt_u53(big), O::setd(0x1p-53));
+            const auto x = O::fmad(u, d, lo);
+            const auto over = O::and64(O::cmpge_d(x, hi), clamp_on);
+            O::stored(out + i * O::LD, O::bitcast_d(O::sel64(over, O::bitcast_q(hi_below), O::bitcast_q(x))));
+        }
+    }
+};
+
+template <class O>
+struct NormalF32 {
+    using U = typename O::U;
+    using T = float;
+    static constexpr int kEPB = 4;
+    typename O::F mean, sd;
+    explicit NormalF32(const FillParams& p)
+        : mean(O::setf(static_cast<float>(p.a))), sd(O::setf(static_cast<float>(p.b))) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        // Words (x0, x1) and (x2, x3) of each block are Box-Muller pairs: x0 and x2 give the
+        // radius, x1 and x3 the angle; elements 4j, 4j+2 get r cos, elements 4j+1, 4j+3 r sin.
+        typename O::F z0, z1, z2, z3;
+        box_muller32<O>(x0, x1, z0, z1);
+        box_muller32<O>(x2, x3, z2, z3);
+        auto scaled = [this](typename O::F z) { return O::bitcast_u(O::fmaf_(z, sd, mean)); };
+        O::store4_interleaved(reinterpret_cast<uint32_t*>(out), scaled(z0), scaled(z1), scaled(z2), scaled(z3));
+    }
+};
+
+template <class O>
+struct NormalF64 {
+    using U = typename O::U;
+    using T = double;
+    static constexpr int kEPB = 2;
+    typename O::D mean, sd;
+    explicit NormalF64(const FillParams& p) : mean(O::setd(p.a)), sd(O::setd(p.b)) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        alignas(64) uint32_t w[4 * O::L];
+        O::store4_interleaved(w, x0, x1, x2, x3);
+        // 64-bit words alternate A (radius), B (angle): one pair per block.
+        for (int i = 0; i < O::L / O::LD; ++i) {
+            typename O::Q a, b;
+            O::deinterleave64(O::loadq(w + 4 * i * O::LD), O::loadq(w + (4 * i + 2) * O::LD), a, b);
+            typename O::D z0, z1, lo, hi;
+            box_muller64<O>(a, b, z0, z1);
+            O::interleave64(O::fmad(z0, sd, mean), O::fmad(z1, sd, mean), lo, hi);
+            O::stored(out + 2 * i * O::LD, lo);
+            O::stored(out + (2 * i + 1) * O::LD, hi);
+        }
+    }
+};
+
+// ----------------------------------------------------------------------------------------
+// Range driver: elements first .. first + n - 1, any start (mid-block too) and any length.
+template <class O, template <class> class Tr>
+void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
+    using X = Tr<O>;
+    using T = typename X::T;
+    constexpr uint64_t kBatch = uint64_t(O::L) * X::kEPB;  // elements per Philox batch
+    const X tr(p);
+    const Philox<O> philox(p.key);
+    T* out = static_cast<T*>(out_v);
+    alignas(64) T tmp[kBatch];
+
+    // Batches start at multiples of O::L blocks: a batch is the unit of work, not a boundary
+    // in the stream, so this only affects speed.
+    uint64_t j = first / X::kEPB;
+    uint64_t skip = first % X::kEPB;
+    while (n > 0) {
+        typename O::U x0, x1, x2, x3;
+        philox(j, x0, x1, x2, x3);
+        j += O::L;
+        if (skip == 0 && n >= kBatch) {
+            tr(x0, x1, x2, x3, out);
+            out += kBatch;
+            n -= kBatch;
+            continue;
+        }
+        tr(x0, x1, x2, x3, tmp);
+        const uint64_t take = (kBatch - skip < n) ? kBatch - skip : n;
+        std::memcpy(out, tmp + skip, take * sizeof(T));
+        out += take;
+        n -= take;
+        skip = 0;
+    }
+}
+
+template <class O>
+KernelTable make_table(const char* name) {
+    return KernelTable{name,
+                       &fill_range<O, RawU32>,
+                       &fill_range<O, UniformF32>,
+                       &fill_range<O, UniformF64>,
+                       &fill_range<O, NormalF32>,
+                       &fill_range<O, NormalF64>};
+}
+
+}  // namespace
+}  // namespace weightfill::kernels

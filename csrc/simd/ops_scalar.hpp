@@ -1,0 +1,87 @@
+// One-lane "vector" operations for the portable kernel. Same names and semantics as
+// ops_avx2.hpp / ops_avx512.hpp so that kernels-inl.hpp is written once.
+// std::fma is correctly rounded (glibc uses the FMA instruction where the CPU has it and an
+// exact software fallback elsewhere), so this path gives the same bits as the SIMD ones.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace weightfill::simd {
+
+struct OpsScalar {
+    static constexpr int L = 1;   // 32-bit lanes
+    static constexpr int LD = 1;  // 64-bit lanes
+    using U = uint32_t;
+    using F = float;
+    using Q = uint64_t;
+    using D = double;
+
+    // ---- 32-bit integer
+    static U set1(uint32_t x) { return x; }
+    static U iota_plus(uint32_t base) { return base; }
+    static U add32(U a, U b) { return a + b; }
+    static U sub32(U a, U b) { return a - b; }
+    static U xor32(U a, U b) { return a ^ b; }
+    static U xor3(U a, U b, U c) { return a ^ b ^ c; }
+    static U and32(U a, U b) { return a & b; }
+    static U or32(U a, U b) { return a | b; }
+    static U sel32(U m, U a, U b) { return (m & a) | (~m & b); }
+    template <int N> static U srl32(U a) { return a >> N; }
+    template <int N> static U sll32(U a) { return a << N; }
+    static U cmpgt_i32(U a, U b) { return int32_t(a) > int32_t(b) ? ~0u : 0u; }
+    static void mulhilo(U a, uint32_t m, U& hi, U& lo) {
+        const uint64_t p = uint64_t{a} * m;
+        hi = uint32_t(p >> 32);
+        lo = uint32_t(p);
+    }
+    static U loadu(const uint32_t* p) { return *p; }
+    static void store4_interleaved(uint32_t* dst, U x0, U x1, U x2, U x3) {
+        dst[0] = x0; dst[1] = x1; dst[2] = x2; dst[3] = x3;
+    }
+
+    // ---- float32
+    static F setf(float x) { return x; }
+    static F cvt_i32(U a) { return static_cast<float>(int32_t(a)); }
+    static F bitcast_f(U a) { float f; std::memcpy(&f, &a, 4); return f; }
+    static U bitcast_u(F a) { uint32_t u; std::memcpy(&u, &a, 4); return u; }
+    static F addf(F a, F b) { return a + b; }
+    static F subf(F a, F b) { return a - b; }
+    static F mulf(F a, F b) { return a * b; }
+    static F divf(F a, F b) { return a / b; }
+    static F fmaf_(F a, F b, F c) { return std::fma(a, b, c); }
+    static F sqrtf_(F a) { return std::sqrt(a); }
+    static U cmpge_f(F a, F b) { return a >= b ? ~0u : 0u; }
+    static void storef(float* p, F a) { *p = a; }
+
+    // ---- 64-bit integer
+    static Q set1q(uint64_t x) { return x; }
+    static Q add64(Q a, Q b) { return a + b; }
+    static Q sub64(Q a, Q b) { return a - b; }
+    static Q xor64(Q a, Q b) { return a ^ b; }
+    static Q and64(Q a, Q b) { return a & b; }
+    static Q or64(Q a, Q b) { return a | b; }
+    static Q sel64(Q m, Q a, Q b) { return (m & a) | (~m & b); }
+    template <int N> static Q srl64(Q a) { return a >> N; }
+    template <int N> static Q sll64(Q a) { return a << N; }
+    static Q cmpgt_i64(Q a, Q b) { return int64_t(a) > int64_t(b) ? ~uint64_t{0} : 0; }
+    static Q loadq(const uint32_t* p) { uint64_t q; std::memcpy(&q, p, 8); return q; }
+    static void deinterleave64(Q a, Q b, Q& even, Q& odd) { even = a; odd = b; }
+
+    // ---- float64
+    static D setd(double x) { return x; }
+    static D cvt_u53(Q a) { return static_cast<double>(a); }  // exact: a < 2^53
+    static D bitcast_d(Q a) { double d; std::memcpy(&d, &a, 8); return d; }
+    static Q bitcast_q(D a) { uint64_t q; std::memcpy(&q, &a, 8); return q; }
+    static D addd(D a, D b) { return a + b; }
+    static D subd(D a, D b) { return a - b; }
+    static D muld(D a, D b) { return a * b; }
+    static D divd(D a, D b) { return a / b; }
+    static D fmad(D a, D b, D c) { return std::fma(a, b, c); }
+    static D sqrtd(D a) { return std::sqrt(a); }
+    static Q cmpge_d(D a, D b) { return a >= b ? ~uint64_t{0} : 0; }
+    static void interleave64(D even, D odd, D& lo, D& hi) { lo = even; hi = odd; }
+    static void stored(double* p, D a) { *p = a; }
+};
+
+}  // namespace weightfill::simd

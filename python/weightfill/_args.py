@@ -1,0 +1,165 @@
+"""Argument checks shared by every public function: shapes, regions, dtypes, outputs and
+parameters. Each error names the argument it is about."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+ShapeLike = Union[int, Sequence[int]]
+RegionLike = Union[slice, Sequence[slice]]
+
+# Element indices stay below 2**62, so element draws never reach the counter space reserved
+# for auxiliary draws (docs/stream-spec.md, section 2).
+MAX_ELEMENTS = 1 << 62
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_index(value: object, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be an integer, not bool")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+
+
+def normalize_shape(shape: object) -> tuple[int, ...]:
+    if isinstance(shape, (tuple, list)):
+        dims = tuple(_as_index(d, f"shape[{i}]") for i, d in enumerate(shape))
+    else:
+        dims = (_as_index(shape, "shape"),)
+    for i, d in enumerate(dims):
+        if d < 0:
+            raise ValueError(f"shape[{i}] must be >= 0, got {d}")
+    if math.prod(dims) >= MAX_ELEMENTS:
+        raise ValueError(f"shape {dims} has {math.prod(dims)} elements; the limit is 2**62")
+    return dims
+
+
+def normalize_dtype(dtype: object, allowed: Sequence[np.dtype] = FLOAT_DTYPES) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"dtype: {dtype!r} is not a NumPy dtype") from None
+    if dt not in allowed:
+        names = ", ".join(str(a) for a in allowed)
+        raise TypeError(f"dtype: {dt} is not supported (use one of {names})")
+    return dt
+
+
+def normalize_region(
+    region: object, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(start, length) per axis of a tuple of step-1 slices of ``shape``.
+
+    Fewer slices than axes leave the trailing axes whole; negative bounds count from the end of
+    the axis, as in NumPy. Unlike NumPy indexing, a bound outside the axis is an error rather
+    than being clipped, since a shard that silently shrinks would lose data.
+    """
+    if region is None:
+        return (0,) * len(shape), shape
+    slices = (region,) if isinstance(region, slice) else region
+    if not isinstance(slices, (tuple, list)) or not all(isinstance(s, slice) for s in slices):
+        raise TypeError("region must be a slice or a tuple of slices")
+    if len(slices) > len(shape):
+        raise ValueError(f"region has {len(slices)} slices but the shape has {len(shape)} axes")
+    start, length = [], []
+    for axis, n in enumerate(shape):
+        s = slices[axis] if axis < len(slices) else slice(None)
+        if s.step is not None and _as_index(s.step, f"region[{axis}].step") != 1:
+            raise ValueError(f"region[{axis}]: step must be 1, got {s.step}")
+        lo = 0 if s.start is None else _as_index(s.start, f"region[{axis}].start")
+        hi = n if s.stop is None else _as_index(s.stop, f"region[{axis}].stop")
+        lo = lo + n if lo < 0 else lo
+        hi = hi + n if hi < 0 else hi
+        if not 0 <= lo <= hi <= n:
+            raise ValueError(
+                f"region[{axis}]: {s} does not lie within axis {axis} of length {n}"
+            )
+        start.append(lo)
+        length.append(hi - lo)
+    return tuple(start), tuple(length)
+
+
+def check_out(out: object, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` as an ndarray view of the same memory, after checking it can take the result."""
+    if isinstance(out, np.ndarray):
+        arr = out
+    else:
+        try:
+            arr = np.asarray(memoryview(out))  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"out must be a NumPy array or a writable buffer, not {type(out).__name__}"
+            ) from None
+    if not arr.flags.writeable:
+        raise ValueError("out is read-only")
+    if not arr.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if arr.dtype != dtype:
+        raise TypeError(f"out has dtype {arr.dtype}, expected {dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"out has shape {arr.shape}, expected {shape}")
+    return arr
+
+
+def finite_param(value: object, name: str, dtype: np.dtype) -> float:
+    """A real parameter that stays finite when rounded to ``dtype``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    with np.errstate(over="ignore"):
+        if not np.isfinite(np.asarray(v, dtype=dtype)):
+            raise ValueError(f"{name}={v} overflows {dtype}")
+    return v
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a fill goes: the full tensor's shape, the region, and the output array."""
+
+    shape: tuple[int, ...]
+    start: tuple[int, ...]
+    length: tuple[int, ...]
+    dtype: np.dtype
+    out: np.ndarray
+    result: Any  # what the public function returns: the caller's `out` object, or a new array
+
+
+def resolve_target(
+    shape: Optional[object],
+    dtype: Optional[object],
+    out: Optional[object],
+    region: Optional[object],
+    new_array: Any,
+) -> Target:
+    """Checks (shape, dtype, out, region) together; allocates the result when out is None."""
+    if dtype is None:
+        dt = out.dtype if isinstance(out, np.ndarray) else np.dtype(np.float32)
+        dt = normalize_dtype(dt)
+    else:
+        dt = normalize_dtype(dtype)
+    if shape is None:
+        if out is None:
+            raise TypeError("shape is required when out is not given")
+        if region is not None:
+            raise TypeError("shape (of the full tensor) is required when region is given")
+        full = normalize_shape(np.shape(out) if isinstance(out, np.ndarray) else
+                               np.asarray(memoryview(out)).shape)  # type: ignore[arg-type]
+    else:
+        full = normalize_shape(shape)
+    start, length = normalize_region(region, full)
+    if out is None:
+        arr = new_array(length, dt)
+        return Target(full, start, length, dt, arr, arr)
+    arr = check_out(out, dt, length)
+    return Target(full, start, length, dt, arr, out)

@@ -1,0 +1,53 @@
+"""The one module that imports the compiled engine (``weightfill._core``).
+
+Everything above this module passes validated, normalised arguments; everything below it is
+C++. Keeping the boundary in one place keeps the rest of the package importable and testable
+as plain Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+Dist = _core.Dist
+_DTYPE_CODES = {
+    np.dtype(np.uint32): _core.DType.u32,
+    np.dtype(np.float32): _core.DType.f32,
+    np.dtype(np.float64): _core.DType.f64,
+}
+
+
+def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A new C-contiguous, 64-byte aligned, writable array that owns its memory."""
+    return _core.empty_aligned(list(shape), dtype)
+
+
+def fill(
+    dist: object,
+    dtype: np.dtype,
+    a: float,
+    b: float,
+    seed: int,
+    stream: int,
+    shape: tuple[int, ...],
+    start: tuple[int, ...],
+    length: tuple[int, ...],
+    out: np.ndarray,
+) -> None:
+    """Writes region (start, length) of the full tensor of ``shape`` into ``out``.
+
+    Releases the GIL for the fill and raises KeyboardInterrupt (or whatever a signal handler
+    raises) within a few milliseconds of a signal.
+    """
+    _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream,
+               list(shape), list(start), list(length), out)
+
+
+set_num_threads = _core.set_num_threads
+get_num_threads = _core.get_num_threads
+thread_backend = _core.thread_backend
+isa = _core.isa
+available_isas = _core.available_isas
+force_isa = _core.force_isa

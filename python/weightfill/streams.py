@@ -1,0 +1,52 @@
+"""Seeds and streams: the inputs of the counter contract (docs/stream-spec.md, section 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+import secrets
+
+__all__ = ["stream_id"]
+
+_U64 = 1 << 64
+
+
+def stream_id(name: str) -> int:
+    """The stream number of a named stream.
+
+    The first eight bytes of the SHA-256 digest of ``name.encode("utf-8")``, read as a
+    little-endian unsigned 64-bit integer. The same on every platform and in every process
+    (unlike Python's ``hash()``), so a parameter's name selects the same stream everywhere.
+
+    >>> stream_id("encoder.layer3.weight") == stream_id("encoder.layer3.weight")
+    True
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"stream name must be a str, not {type(name).__name__}")
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def _as_u64(value: object, what: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, not bool")
+    try:
+        v = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}") from None
+    if not 0 <= v < _U64:
+        raise ValueError(f"{what} must be in [0, 2**64), got {v}")
+    return v
+
+
+def normalize_seed(seed: object) -> int:
+    """An int seed in [0, 2**64); None draws 64 bits of fresh OS entropy."""
+    if seed is None:
+        return secrets.randbits(64)
+    return _as_u64(seed, "seed")
+
+
+def normalize_stream(stream: object) -> int:
+    """An int stream in [0, 2**64), or a str mapped by :func:`stream_id`."""
+    if isinstance(stream, str):
+        return stream_id(stream)
+    return _as_u64(stream, "stream")
