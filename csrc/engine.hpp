@@ -16,6 +16,9 @@ struct FillParams {
     StreamKey key;
     double a = 0.0;
     double b = 0.0;
+    // Element i takes its bits from block block_base + i / elements_per_block (mod 2^64).
+    // Zero for tensors; random_raw uses it to reach all 2^64 blocks of a stream.
+    uint64_t block_base = 0;
 };
 
 // Fills out[0 .. n) with elements first .. first + n - 1 of the stream (global flat indices).

@@ -48,20 +48,20 @@ int default_threads() {
 template <class Fn>
 void run_threads(int nt, const Fn& body) {
     if (nt <= 1) {
-        body(0, 1);
+        body();
         return;
     }
 #ifdef WEIGHTFILL_OPENMP
     if (!g_forked_child.load(std::memory_order_relaxed)) {
 #pragma omp parallel num_threads(nt)
-        body(omp_get_thread_num(), omp_get_num_threads());
+        body();
         return;
     }
 #endif
     std::vector<std::thread> workers;
     workers.reserve(size_t(nt - 1));
-    for (int t = 1; t < nt; ++t) workers.emplace_back([&body, t, nt] { body(t, nt); });
-    body(0, nt);
+    for (int t = 1; t < nt; ++t) workers.emplace_back([&body] { body(); });
+    body();
     for (auto& w : workers) w.join();
 }
 
@@ -142,20 +142,22 @@ bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, voi
         }
     };
 
-    // Thread slices are multiples of kGrain elements (whole Philox batches when a run is long),
-    // so threads rarely share a batch; a slice below kMinPerThread is not worth a thread.
-    constexpr uint64_t kGrain = 1024, kMinPerThread = uint64_t{1} << 15;
+    // Threads take chunks of kChunk elements from a shared counter, so a thread that the OS
+    // deschedules (another process on the core) delays one chunk, not half the slice. kChunk
+    // is a multiple of every kernel's batch, so chunks start on batch boundaries.
+    constexpr uint64_t kChunk = uint64_t{1} << 16;
     const int nt_max = get_num_threads();
     for (uint64_t done = 0; done < total;) {
         if (done > 0 && interrupted && interrupted()) return false;
         const uint64_t slice = std::min(total - done, kPollElements);
-        const int nt = int(std::min<uint64_t>(uint64_t(nt_max), std::max<uint64_t>(1, slice / kMinPerThread)));
-        // `got` may be below nt (an OpenMP thread limit): the split uses the count that ran.
-        run_threads(nt, [&](int t, int got) {
-            const uint64_t per = (slice / uint64_t(got) + kGrain - 1) / kGrain * kGrain;
-            const uint64_t a = std::min(slice, per * uint64_t(t));
-            const uint64_t b = (t == got - 1) ? slice : std::min(slice, per * uint64_t(t + 1));
-            if (a < b) fill_out(done + a, done + b);
+        const uint64_t chunks = (slice + kChunk - 1) / kChunk;
+        const int nt = int(std::min<uint64_t>(uint64_t(nt_max), chunks));
+        std::atomic<uint64_t> next{0};
+        run_threads(nt, [&] {
+            for (uint64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+                const uint64_t a = done + c * kChunk;
+                fill_out(a, std::min(a + kChunk, done + slice));
+            }
         });
         done += slice;
     }

@@ -261,25 +261,32 @@ inline double below(double h) {
     return h;
 }
 
+// x = fma(u, D, L) clamped below H (stream-spec 3.1/3.2). Two rewrites that give the same
+// bits with fewer operations:
+// - u = k * 2^-p exactly, so fma(u, D, L) == fma(k, D * 2^-p, L) whenever D * 2^-p is exact,
+//   i.e. D is zero or at least 2^(p + emin) (2^-102 / 2^-969); tinier D takes the literal path.
+// - the exact u * D + L is below H (u <= 1 - 2^-p and D <= (H - L)(1 + 2^-p)), so rounding
+//   can reach H but never pass it; "if x >= H: below(H)" is then min(x, below(H)).
 template <class O>
 struct UniformF32 {
     using U = typename O::U;
+    using F = typename O::F;
     using T = float;
     static constexpr int kEPB = 4;
-    typename O::F lo, d, hi;
-    U hi_below, clamp_on;
+    F lo, mul, ceiling;
+    bool folded;
     explicit UniformF32(const FillParams& p) {
         const float l = static_cast<float>(p.a), h = static_cast<float>(p.b);
+        const float d = h - l;
+        folded = d == 0.0f || d >= 0x1p-102f;
         lo = O::setf(l);
-        d = O::setf(h - l);
-        hi = O::setf(h);
-        hi_below = O::bitcast_u(O::setf(h > l ? below(h) : h));
-        clamp_on = O::set1(h > l ? ~0u : 0u);
+        mul = O::setf(folded ? d * 0x1p-24f : d);
+        ceiling = O::setf(h > l ? below(h) : h);
     }
     U value(U w) const {
-        const auto u = O::mulf(O::cvt_i32(O::template srl32<8>(w)), O::setf(0x1p-24f));
-        const auto x = O::bitcast_u(O::fmaf_(u, d, lo));
-        return O::sel32(O::and32(O::cmpge_f(O::bitcast_f(x), hi), clamp_on), hi_below, x);
+        F k = O::cvt_i32(O::template srl32<8>(w));
+        if (!folded) k = O::mulf(k, O::setf(0x1p-24f));
+        return O::bitcast_u(O::minf(O::fmaf_(k, mul, lo), ceiling));
     }
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
         O::store4_interleaved(reinterpret_cast<uint32_t*>(out), value(x0), value(x1), value(x2), value(x3));
@@ -289,28 +296,26 @@ struct UniformF32 {
 template <class O>
 struct UniformF64 {
     using U = typename O::U;
+    using D = typename O::D;
     using T = double;
     static constexpr int kEPB = 2;
-    typename O::D lo, d, hi, hi_below;
-    typename O::Q clamp_on;
+    D lo, mul, ceiling;
+    bool folded;
     explicit UniformF64(const FillParams& p) {
-        const double l = p.a, h = p.b;
+        const double l = p.a, h = p.b, d = h - l;
+        folded = d == 0.0 || d >= 0x1p-969;
         lo = O::setd(l);
-        d = O::setd(h - l);
-        hi = O::setd(h);
-        hi_below = O::setd(h > l ? below(h) : h);
-        clamp_on = O::set1q(h > l ? ~uint64_t{0} : 0);
+        mul = O::setd(folded ? d * 0x1p-53 : d);
+        ceiling = O::setd(h > l ? below(h) : h);
     }
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
         alignas(64) uint32_t w[4 * O::L];
         O::store4_interleaved(w, x0, x1, x2, x3);
         // 4 L words = 2 L 64-bit words U = x_{2k} + 2^32 x_{2k+1} (little-endian loads).
         for (int i = 0; i < 2 * O::L / O::LD; ++i) {
-            const auto big = O::template srl64<11>(O::loadq(w + 2 * i * O::LD));
-            const auto u = O::muld(O::cvt_u53(big), O::setd(0x1p-53));
-            const auto x = O::fmad(u, d, lo);
-            const auto over = O::and64(O::cmpge_d(x, hi), clamp_on);
-            O::stored(out + i * O::LD, O::bitcast_d(O::sel64(over, O::bitcast_q(hi_below), O::bitcast_q(x))));
+            D k = O::cvt_u53(O::template srl64<11>(O::loadq(w + 2 * i * O::LD)));
+            if (!folded) k = O::muld(k, O::setd(0x1p-53));
+            O::stored(out + i * O::LD, O::mind(O::fmad(k, mul, lo), ceiling));
         }
     }
 };
@@ -371,7 +376,7 @@ void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
 
     // Batches start at multiples of O::L blocks: a batch is the unit of work, not a boundary
     // in the stream, so this only affects speed.
-    uint64_t j = first / X::kEPB;
+    uint64_t j = p.block_base + first / X::kEPB;
     uint64_t skip = first % X::kEPB;
     while (n > 0) {
         typename O::U x0, x1, x2, x3;

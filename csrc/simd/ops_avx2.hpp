@@ -58,8 +58,8 @@ struct OpsAvx2 {
     static F mulf(F a, F b) { return _mm256_mul_ps(a, b); }
     static F divf(F a, F b) { return _mm256_div_ps(a, b); }
     static F fmaf_(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+    static F minf(F a, F b) { return _mm256_min_ps(a, b); }  // operands never NaN
     static F sqrtf_(F a) { return _mm256_sqrt_ps(a); }
-    static U cmpge_f(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GE_OQ)); }
     static void storef(float* p, F a) { _mm256_storeu_ps(p, a); }
 
     // ---- 64-bit integer
@@ -100,8 +100,8 @@ struct OpsAvx2 {
     static D muld(D a, D b) { return _mm256_mul_pd(a, b); }
     static D divd(D a, D b) { return _mm256_div_pd(a, b); }
     static D fmad(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
+    static D mind(D a, D b) { return _mm256_min_pd(a, b); }
     static D sqrtd(D a) { return _mm256_sqrt_pd(a); }
-    static Q cmpge_d(D a, D b) { return _mm256_castpd_si256(_mm256_cmp_pd(a, b, _CMP_GE_OQ)); }
     static void interleave64(D even, D odd, D& lo, D& hi) {
         const __m256d t0 = _mm256_unpacklo_pd(even, odd), t1 = _mm256_unpackhi_pd(even, odd);
         lo = _mm256_permute2f128_pd(t0, t1, 0x20);

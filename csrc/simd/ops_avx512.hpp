@@ -67,8 +67,8 @@ struct OpsAvx512 {
     static F mulf(F a, F b) { return _mm512_mul_ps(a, b); }
     static F divf(F a, F b) { return _mm512_div_ps(a, b); }
     static F fmaf_(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+    static F minf(F a, F b) { return _mm512_min_ps(a, b); }  // operands never NaN
     static F sqrtf_(F a) { return _mm512_sqrt_ps(a); }
-    static U cmpge_f(F a, F b) { return _mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)); }
     static void storef(float* p, F a) { _mm512_storeu_ps(p, a); }
 
     // ---- 64-bit integer
@@ -98,8 +98,8 @@ struct OpsAvx512 {
     static D muld(D a, D b) { return _mm512_mul_pd(a, b); }
     static D divd(D a, D b) { return _mm512_div_pd(a, b); }
     static D fmad(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
+    static D mind(D a, D b) { return _mm512_min_pd(a, b); }
     static D sqrtd(D a) { return _mm512_sqrt_pd(a); }
-    static Q cmpge_d(D a, D b) { return _mm512_movm_epi64(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)); }
     static void interleave64(D even, D odd, D& lo, D& hi) {
         lo = _mm512_permutex2var_pd(even, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), odd);
         hi = _mm512_permutex2var_pd(even, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), odd);

@@ -50,8 +50,8 @@ struct OpsScalar {
     static F mulf(F a, F b) { return a * b; }
     static F divf(F a, F b) { return a / b; }
     static F fmaf_(F a, F b, F c) { return std::fma(a, b, c); }
+    static F minf(F a, F b) { return a < b ? a : b; }  // operands never NaN
     static F sqrtf_(F a) { return std::sqrt(a); }
-    static U cmpge_f(F a, F b) { return a >= b ? ~0u : 0u; }
     static void storef(float* p, F a) { *p = a; }
 
     // ---- 64-bit integer
@@ -78,8 +78,8 @@ struct OpsScalar {
     static D muld(D a, D b) { return a * b; }
     static D divd(D a, D b) { return a / b; }
     static D fmad(D a, D b, D c) { return std::fma(a, b, c); }
+    static D mind(D a, D b) { return a < b ? a : b; }
     static D sqrtd(D a) { return std::sqrt(a); }
-    static Q cmpge_d(D a, D b) { return a >= b ? ~uint64_t{0} : 0; }
     static void interleave64(D even, D odd, D& lo, D& hi) { lo = even; hi = odd; }
     static void stored(double* p, D a) { *p = a; }
 };

@@ -35,13 +35,17 @@ def fill(
     start: tuple[int, ...],
     length: tuple[int, ...],
     out: np.ndarray,
+    block_base: int = 0,
 ) -> None:
     """Writes region (start, length) of the full tensor of ``shape`` into ``out``.
+
+    Element i of the full tensor takes its bits from Philox block ``block_base + i // epb``
+    (mod 2**64), epb being 4 for 32-bit and 2 for 64-bit outputs.
 
     Releases the GIL for the fill and raises KeyboardInterrupt (or whatever a signal handler
     raises) within a few milliseconds of a signal.
     """
-    _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream,
+    _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream, block_base,
                list(shape), list(start), list(length), out)
 
 

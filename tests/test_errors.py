@@ -1,0 +1,140 @@
+"""Bad input gets a ValueError or TypeError that names the argument, never a crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import weightfill as wf
+
+F = [wf.uniform, wf.normal]
+
+
+@pytest.mark.parametrize("fn", F)
+@pytest.mark.parametrize(
+    "shape,exc,match",
+    [
+        (-1, ValueError, r"shape\[0\]"),
+        ((3, -2), ValueError, r"shape\[1\]"),
+        ((2**31, 2**31), ValueError, "2\\*\\*62"),
+        (2.5, TypeError, "shape"),
+        (("a",), TypeError, r"shape\[0\]"),
+        ((True, 2), TypeError, r"shape\[0\]"),
+    ],
+)
+def test_bad_shapes(fn, shape, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(shape, seed=1)
+
+
+@pytest.mark.parametrize("fn", F)
+@pytest.mark.parametrize(
+    "kw,exc,match",
+    [
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=2**64), ValueError, "seed"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(seed="1"), TypeError, "seed"),
+        (dict(seed=1, stream=-1), ValueError, "stream"),
+        (dict(seed=1, stream=2**64), ValueError, "stream"),
+        (dict(seed=1, stream=1.0), TypeError, "stream"),
+        (dict(seed=1, dtype=np.int32), TypeError, "dtype"),
+        (dict(seed=1, dtype="nonsense"), TypeError, "dtype"),
+        (dict(seed=1, region=(slice(0, 11),)), ValueError, r"region\[0\]"),
+        (dict(seed=1, region=(slice(0, 4, 2),)), ValueError, "step"),
+        (dict(seed=1, region=(slice(5, 2),)), ValueError, r"region\[0\]"),
+        (dict(seed=1, region=(slice(0, 2), slice(0, 1))), ValueError, "region"),
+        (dict(seed=1, region=(0, 2)), TypeError, "region"),
+    ],
+)
+def test_bad_keywords(fn, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(10, **kw)
+
+
+def test_seed_is_required():
+    with pytest.raises(TypeError, match="seed"):
+        wf.normal(10)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: wf.uniform(5, 2.0, 1.0, seed=1), ValueError, "low"),
+        (lambda: wf.uniform(5, float("nan"), 1.0, seed=1), ValueError, "low"),
+        (lambda: wf.uniform(5, 0.0, float("inf"), seed=1), ValueError, "high"),
+        (lambda: wf.uniform(5, -3e38, 3e38, seed=1), ValueError, "overflows"),
+        (lambda: wf.uniform(5, 0.0, 1e39, seed=1), ValueError, "high"),
+        (lambda: wf.uniform(5, "0", 1.0, seed=1), TypeError, "low"),
+        (lambda: wf.normal(5, 0.0, -1.0, seed=1), ValueError, "std"),
+        (lambda: wf.normal(5, float("inf"), 1.0, seed=1), ValueError, "mean"),
+        (lambda: wf.normal(5, 0.0, float("nan"), seed=1), ValueError, "std"),
+        (lambda: wf.normal(5, 0.0, 1e300, seed=1, dtype=np.float32), ValueError, "std"),
+        (lambda: wf.normal(5, 0.0, None, seed=1), TypeError, "std"),
+    ],
+)
+def test_bad_parameters(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    "out,exc,match",
+    [
+        (np.zeros(10, np.float32)[::2], ValueError, "contiguous"),
+        (np.zeros((5, 2), np.float32).T, ValueError, "contiguous"),
+        (np.zeros(5, np.float64), TypeError, "dtype"),
+        (np.zeros(6, np.float32), ValueError, "shape"),
+        (np.zeros(5, np.int32), TypeError, "dtype"),
+        ([0.0] * 5, TypeError, "out"),
+        (b"\0" * 20, ValueError, "read-only"),
+    ],
+)
+def test_bad_out(out, exc, match):
+    with pytest.raises(exc, match=match):
+        wf.normal(5, seed=1, dtype=np.float32, out=out)
+
+
+def test_read_only_array_is_rejected_and_untouched():
+    a = np.zeros(8, np.float32)
+    a.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        wf.uniform(out=a, seed=1)
+    assert not a.any()
+
+
+def test_shape_or_out_needed():
+    with pytest.raises(TypeError, match="shape"):
+        wf.normal(seed=1)
+    with pytest.raises(TypeError, match="shape"):
+        wf.normal(out=np.zeros(4, np.float32), region=(slice(0, 2),), seed=1)
+
+
+@pytest.mark.parametrize(
+    "kw,exc,match",
+    [
+        (dict(n=-1), ValueError, "n"),
+        (dict(n=4, offset=-1), ValueError, "offset"),
+        (dict(n=4, offset=2**66), ValueError, "offset"),
+        (dict(n=2.0), TypeError, "n"),
+    ],
+)
+def test_bad_random_raw(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        wf.random_raw(seed=1, **kw)
+
+
+def test_set_num_threads_validation():
+    with pytest.raises(ValueError, match="n"):
+        wf.set_num_threads(0)
+    with pytest.raises(TypeError, match="n"):
+        wf.set_num_threads(2.0)  # type: ignore[arg-type]
+    wf.set_num_threads(3)
+    assert wf.get_num_threads() == 3
+
+
+def test_force_isa_rejects_unknown_names():
+    from weightfill import _engine
+
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        _engine.force_isa("sse9")
