@@ -7,7 +7,7 @@
 
 namespace weightfill {
 
-enum class Dist : int { raw = 0, uniform = 1, normal = 2 };
+enum class Dist : int { raw = 0, uniform = 1, normal = 2, truncated_normal = 3 };
 enum class DType : int { u32 = 0, f32 = 1, f64 = 2 };
 
 // Per-call constants. (a, b) are (low, high) for uniform and (mean, std) for normal; each
@@ -19,6 +19,9 @@ struct FillParams {
     // Element i takes its bits from block block_base + i / elements_per_block (mod 2^64).
     // Zero for tensors; random_raw uses it to reach all 2^64 blocks of a stream.
     uint64_t block_base = 0;
+    // Distribution constants computed once per call in Python (truncated normal: see
+    // TruncatedNormal in kernels-inl.hpp for the layout).
+    double extra[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 };
 
 // Fills out[0 .. n) with elements first .. first + n - 1 of the stream (global flat indices).
@@ -31,6 +34,8 @@ struct KernelTable {
     RangeFn uniform_f64;
     RangeFn normal_f32;
     RangeFn normal_f64;
+    RangeFn truncated_normal_f32;
+    RangeFn truncated_normal_f64;
 
     RangeFn lookup(Dist d, DType t) const;
 };

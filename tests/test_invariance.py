@@ -17,6 +17,8 @@ DTYPES = [np.float32, np.float64]
 CASES = [
     ("uniform", dict(low=-0.5, high=2.0)),
     ("normal", dict(mean=0.25, std=1.5)),
+    ("truncated_normal", dict(mean=0.25, std=1.5, lower=-2.0, upper=2.0)),
+    ("truncated_normal", dict(mean=0.0, std=1.0, lower=-30.0, upper=-29.0)),  # float64 arithmetic
 ]
 
 

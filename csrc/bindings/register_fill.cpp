@@ -1,6 +1,8 @@
 #include "pybind11.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <stdexcept>
 #include <vector>
 
@@ -26,7 +28,7 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
 
 void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
                  uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start, std::vector<uint64_t> len,
-                 const py::buffer& out) {
+                 const py::buffer& out, const std::vector<double>& extra) {
     // The Python layer validates everything; these checks only keep a direct caller of _core
     // from writing out of bounds.
     if (shape.size() != start.size() || shape.size() != len.size())
@@ -49,6 +51,8 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
     }
 
     FillParams p{StreamKey::make(seed, stream), a, b, block_base};
+    if (extra.size() > std::size(p.extra)) throw std::invalid_argument("extra: too many constants");
+    std::copy(extra.begin(), extra.end(), p.extra);
     const Region region{std::move(shape), std::move(start), std::move(len)};
     bool finished;
     {
@@ -69,8 +73,9 @@ void register_fill(py::module_& m) {
     m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
           py::arg("seed"), py::arg("stream"), py::arg("block_base"), py::arg("shape"), py::arg("start"), py::arg("len"),
-          py::arg("out"));
-    py::enum_<Dist>(m, "Dist").value("raw", Dist::raw).value("uniform", Dist::uniform).value("normal", Dist::normal);
+          py::arg("out"), py::arg("extra") = std::vector<double>{});
+    py::enum_<Dist>(m, "Dist").value("raw", Dist::raw).value("uniform", Dist::uniform).value("normal", Dist::normal)
+        .value("truncated_normal", Dist::truncated_normal);
     py::enum_<DType>(m, "DType").value("u32", DType::u32).value("f32", DType::f32).value("f64", DType::f64);
 }
 

@@ -20,6 +20,8 @@ RangeFn KernelTable::lookup(Dist d, DType t) const {
         case Dist::raw: return t == DType::u32 ? raw_u32 : nullptr;
         case Dist::uniform: return t == DType::f32 ? uniform_f32 : t == DType::f64 ? uniform_f64 : nullptr;
         case Dist::normal: return t == DType::f32 ? normal_f32 : t == DType::f64 ? normal_f64 : nullptr;
+        case Dist::truncated_normal:
+            return t == DType::f32 ? truncated_normal_f32 : t == DType::f64 ? truncated_normal_f64 : nullptr;
     }
     return nullptr;
 }

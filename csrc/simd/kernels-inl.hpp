@@ -14,6 +14,7 @@
 
 #include "../engine.hpp"
 #include "../rng/philox.hpp"
+#include "erfinv_coeffs.hpp"
 
 namespace weightfill::kernels {
 namespace {
@@ -363,6 +364,171 @@ struct NormalF64 {
 };
 
 // ----------------------------------------------------------------------------------------
+// Truncated normal (stream-spec 3.6): inverse CDF in float64 for both output dtypes.
+
+// Horner evaluation of sum_k c[k] t^k, highest coefficient first.
+template <class O, int N>
+inline typename O::D horner(typename O::D t, const double (&c)[N]) {
+    typename O::D p = O::setd(c[N - 1]);
+    for (int k = N - 2; k >= 0; --k) p = O::fmad(p, t, O::setd(c[k]));
+    return p;
+}
+template <class O, int N>
+inline typename O::F horner(typename O::F t, const float (&c)[N]) {
+    typename O::F p = O::setf(c[N - 1]);
+    for (int k = N - 2; k >= 0; --k) p = O::fmaf_(p, t, O::setf(c[k]));
+    return p;
+}
+
+// erfinv(y) / y as a function of w = -ln((1 - y)(1 + y)) (tools/fit_erfinv.py). A branch is
+// evaluated only when some lane of the vector needs it, so central intervals such as (-2, 2)
+// cost one polynomial. Lanes with w >= a branch's start take that branch.
+template <class O>
+inline typename O::D erfinv_ratio(typename O::D w) {
+    namespace ec = erfinv_coeffs;
+    using D = typename O::D;
+    using Q = typename O::Q;
+    const Q ones = O::set1q(~uint64_t{0});
+    auto at_least = [&](double lo) { return O::xor64(O::cmplt_d(w, O::setd(lo)), ones); };
+    auto take = [](Q m, D a, D b) { return O::bitcast_d(O::sel64(m, O::bitcast_q(a), O::bitcast_q(b))); };
+
+    D r = horner<O>(O::subd(w, O::setd(ec::kA_offset)), ec::kA);
+    Q m = at_least(3.125);
+    if (!O::any64(m)) return r;
+    r = take(m, horner<O>(O::subd(w, O::setd(ec::kB_offset)), ec::kB), r);
+    if (!O::any64(m = at_least(6.25))) return r;
+    const D sw = O::sqrtd(w);
+    r = take(m, horner<O>(O::subd(sw, O::setd(ec::kC_offset)), ec::kC), r);
+    if (!O::any64(m = at_least(16.0))) return r;
+    r = take(m, horner<O>(O::subd(sw, O::setd(ec::kD_offset)), ec::kD), r);
+    if (!O::any64(m = at_least(64.0))) return r;
+    return take(m, horner<O>(O::subd(sw, O::setd(ec::kE_offset)), ec::kE), r);
+}
+
+template <class O>
+inline typename O::F erfinv_ratio32(typename O::F w) {
+    namespace ec = erfinv_coeffs;
+    using F = typename O::F;
+    using U = typename O::U;
+    const U ones = O::set1(~0u);
+    auto at_least = [&](float lo) { return O::xor32(O::cmplt_f(w, O::setf(lo)), ones); };
+    auto take = [](U m, F a, F b) { return O::bitcast_f(O::sel32(m, O::bitcast_u(a), O::bitcast_u(b))); };
+
+    F r = horner<O>(O::subf(w, O::setf(ec::kF32_A_offset)), ec::kF32_A);
+    U m = at_least(6.25f);
+    if (!O::any32(m)) return r;
+    const F sw = O::sqrtf_(w);
+    r = take(m, horner<O>(O::subf(sw, O::setf(ec::kF32_B_offset)), ec::kF32_B), r);
+    if (!O::any32(m = at_least(16.0f))) return r;
+    return take(m, horner<O>(O::subf(sw, O::setf(ec::kF32_C_offset)), ec::kF32_C), r);
+}
+
+// extra[] layout (python/weightfill/_truncnorm.py): 0 core (1: float32 arithmetic, 0: float64),
+// 1 cL0 = 2 Phi(lower), 2 cH0 = 2 Q(upper), 3 w2 = 2 (Phi(upper) - Phi(lower)),
+// 4, 5 lowest and highest output (the bounds rounded inward to the output dtype).
+// Per element, with u in (0, 1) (1 - u exact):
+//   cL = fma(u, w2, cL0), cH = fma(1 - u, w2, cH0)   [cL + cH = 2; both sums of non-negatives]
+//   (c, s) = (cL, -1) if cL <= 1 else (cH, +1)       [the side of the median the value is on]
+//   y = 1 - c; w = -ln(c * (2 - c)); z = s * ((y * sqrt 2) * erfinv_ratio(w))
+//   value = min(max(fma(z, std, mean), lowest), highest)
+// z = s * sqrt(2) * erfinv(1 - c) = s * Q^-1(c / 2): the probability that stays small is the one
+// computed, so far tails keep their relative precision.
+template <class O>
+struct TruncCore64 {
+    using D = typename O::D;
+    using Q = typename O::Q;
+    D cl0, ch0, w2, mean, sd, lowest, highest;
+    explicit TruncCore64(const FillParams& p)
+        : cl0(O::setd(p.extra[1])), ch0(O::setd(p.extra[2])), w2(O::setd(p.extra[3])),
+          mean(O::setd(p.a)), sd(O::setd(p.b)), lowest(O::setd(p.extra[4])), highest(O::setd(p.extra[5])) {}
+
+    D operator()(D u) const {
+        const D one = O::setd(1.0);
+        const D cl = O::fmad(u, w2, cl0), ch = O::fmad(O::subd(one, u), w2, ch0);
+        const Q low = O::xor64(O::cmplt_d(one, cl), O::set1q(~uint64_t{0}));  // cl <= 1
+        const D c = O::bitcast_d(O::sel64(low, O::bitcast_q(cl), O::bitcast_q(ch)));
+        const Q sign = O::and64(low, O::set1q(uint64_t{1} << 63));
+        const D y = O::subd(one, c);
+        const D w = O::muld(ln64<O>(O::muld(c, O::subd(O::setd(2.0), c))), O::setd(-1.0));
+        const D z = O::muld(O::muld(y, O::setd(0x1.6a09e667f3bcdp+0)), erfinv_ratio<O>(w));
+        const D x = O::fmad(O::bitcast_d(O::xor64(O::bitcast_q(z), sign)), sd, mean);
+        return O::mind(O::maxd(x, lowest), highest);
+    }
+};
+
+template <class O>
+struct TruncCore32 {
+    using F = typename O::F;
+    using U = typename O::U;
+    F cl0, ch0, w2, mean, sd, lowest, highest;
+    explicit TruncCore32(const FillParams& p)
+        : cl0(O::setf(float(p.extra[1]))), ch0(O::setf(float(p.extra[2]))), w2(O::setf(float(p.extra[3]))),
+          mean(O::setf(float(p.a))), sd(O::setf(float(p.b))), lowest(O::setf(float(p.extra[4]))),
+          highest(O::setf(float(p.extra[5]))) {}
+
+    F operator()(F u) const {
+        const F one = O::setf(1.0f);
+        const F cl = O::fmaf_(u, w2, cl0), ch = O::fmaf_(O::subf(one, u), w2, ch0);
+        const U low = O::xor32(O::cmplt_f(one, cl), O::set1(~0u));
+        const F c = O::bitcast_f(O::sel32(low, O::bitcast_u(cl), O::bitcast_u(ch)));
+        const U sign = O::and32(low, O::set1(0x80000000u));
+        const F y = O::subf(one, c);
+        const F w = O::mulf(ln32<O>(O::mulf(c, O::subf(O::setf(2.0f), c))), O::setf(-1.0f));
+        const F z = O::mulf(O::mulf(y, O::setf(0x1.6a09e6p+0f)), erfinv_ratio32<O>(w));
+        const F x = O::fmaf_(O::bitcast_f(O::xor32(O::bitcast_u(z), sign)), sd, mean);
+        return O::minf(O::maxf(x, lowest), highest);
+    }
+};
+
+template <class O>
+struct TruncatedNormalF32 {
+    using U = typename O::U;
+    using T = float;
+    static constexpr int kEPB = 4;
+    bool f32_core;
+    TruncCore32<O> c32;
+    TruncCore64<O> c64;
+    explicit TruncatedNormalF32(const FillParams& p) : f32_core(p.extra[0] != 0.0), c32(p), c64(p) {}
+    typename O::F value32(U w) const {
+        // u = (2 (w >> 9) + 1) 2^-24: 24 bits, exact, never 0 or 1, and 1 - u exact too.
+        const auto k = O::or32(O::template sll32<1>(O::template srl32<9>(w)), O::set1(1));
+        return c32(O::mulf(O::cvt_i32(k), O::setf(0x1p-24f)));
+    }
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        if (f32_core) {
+            O::store4_interleaved(reinterpret_cast<uint32_t*>(out), O::bitcast_u(value32(x0)),
+                                  O::bitcast_u(value32(x1)), O::bitcast_u(value32(x2)), O::bitcast_u(value32(x3)));
+            return;
+        }
+        // float64 arithmetic for bounds too far in the tail for float32: u = (2 w + 1) 2^-33.
+        alignas(64) uint32_t w[4 * O::L];
+        O::store4_interleaved(w, x0, x1, x2, x3);
+        for (int i = 0; i < 4 * O::L; i += O::LD) {
+            const auto u = O::fmad(O::cvt_u32_to_d(w + i), O::setd(0x1p-32), O::setd(0x1p-33));
+            O::store_d_as_f(out + i, c64(u));
+        }
+    }
+};
+
+template <class O>
+struct TruncatedNormalF64 {
+    using U = typename O::U;
+    using T = double;
+    static constexpr int kEPB = 2;
+    TruncCore64<O> core;
+    explicit TruncatedNormalF64(const FillParams& p) : core(p) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        // u = (2 (U >> 12) + 1) 2^-53: 53 bits, exact, never 0 or 1.
+        alignas(64) uint32_t w[4 * O::L];
+        O::store4_interleaved(w, x0, x1, x2, x3);
+        for (int i = 0; i < 2 * O::L; i += O::LD) {
+            const auto k = O::cvt_u53(O::template srl64<12>(O::loadq(w + 2 * i)));
+            O::stored(out + i, core(O::fmad(k, O::setd(0x1p-52), O::setd(0x1p-53))));
+        }
+    }
+};
+
+// ----------------------------------------------------------------------------------------
 // Range driver: elements first .. first + n - 1, any start (mid-block too) and any length.
 template <class O, template <class> class Tr>
 void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
@@ -404,7 +570,9 @@ KernelTable make_table(const char* name) {
                        &fill_range<O, UniformF32>,
                        &fill_range<O, UniformF64>,
                        &fill_range<O, NormalF32>,
-                       &fill_range<O, NormalF64>};
+                       &fill_range<O, NormalF64>,
+                       &fill_range<O, TruncatedNormalF32>,
+                       &fill_range<O, TruncatedNormalF64>};
 }
 
 }  // namespace

@@ -108,6 +108,20 @@ struct OpsAvx2 {
         hi = _mm256_permute2f128_pd(t0, t1, 0x31);
     }
     static void stored(double* p, D a) { _mm256_storeu_pd(p, a); }
+    // ---- truncated normal helpers
+    // Exact: flip the sign bit to make a signed int, convert, add 2^31 back.
+    static D cvt_u32_to_d(const uint32_t* p) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m256d s = _mm256_cvtepi32_pd(_mm_xor_si128(w, _mm_set1_epi32(int(0x80000000u))));
+        return _mm256_add_pd(s, _mm256_set1_pd(2147483648.0));
+    }
+    static void store_d_as_f(float* p, D a) { _mm_storeu_ps(p, _mm256_cvtpd_ps(a)); }
+    static Q cmplt_d(D a, D b) { return _mm256_castpd_si256(_mm256_cmp_pd(a, b, _CMP_LT_OQ)); }
+    static bool any64(Q m) { return !_mm256_testz_si256(m, m); }
+    static D maxd(D a, D b) { return _mm256_max_pd(a, b); }
+    static U cmplt_f(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+    static bool any32(U m) { return !_mm256_testz_si256(m, m); }
+    static F maxf(F a, F b) { return _mm256_max_ps(a, b); }
 };
 
 }  // namespace weightfill::simd

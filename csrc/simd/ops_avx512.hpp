@@ -105,6 +105,17 @@ struct OpsAvx512 {
         hi = _mm512_permutex2var_pd(even, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), odd);
     }
     static void stored(double* p, D a) { _mm512_storeu_pd(p, a); }
+    // ---- truncated normal helpers
+    static D cvt_u32_to_d(const uint32_t* p) {
+        return _mm512_cvtepu32_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static void store_d_as_f(float* p, D a) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(a)); }
+    static Q cmplt_d(D a, D b) { return _mm512_movm_epi64(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)); }
+    static bool any64(Q m) { return _mm512_test_epi64_mask(m, m) != 0; }
+    static D maxd(D a, D b) { return _mm512_max_pd(a, b); }
+    static U cmplt_f(F a, F b) { return _mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)); }
+    static bool any32(U m) { return _mm512_test_epi32_mask(m, m) != 0; }
+    static F maxf(F a, F b) { return _mm512_max_ps(a, b); }
 };
 
 }  // namespace weightfill::simd

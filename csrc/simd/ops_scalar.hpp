@@ -82,6 +82,15 @@ struct OpsScalar {
     static D sqrtd(D a) { return std::sqrt(a); }
     static void interleave64(D even, D odd, D& lo, D& hi) { lo = even; hi = odd; }
     static void stored(double* p, D a) { *p = a; }
+    // ---- truncated normal helpers
+    static D cvt_u32_to_d(const uint32_t* p) { return static_cast<double>(*p); }
+    static void store_d_as_f(float* p, D a) { *p = static_cast<float>(a); }
+    static Q cmplt_d(D a, D b) { return a < b ? ~uint64_t{0} : 0; }
+    static bool any64(Q m) { return m != 0; }
+    static D maxd(D a, D b) { return a > b ? a : b; }  // operands never NaN
+    static U cmplt_f(F a, F b) { return a < b ? ~0u : 0u; }
+    static bool any32(U m) { return m != 0; }
+    static F maxf(F a, F b) { return a > b ? a : b; }
 };
 
 }  // namespace weightfill::simd

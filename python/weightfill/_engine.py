@@ -36,6 +36,7 @@ def fill(
     length: tuple[int, ...],
     out: np.ndarray,
     block_base: int = 0,
+    extra: tuple[float, ...] = (),
 ) -> None:
     """Writes region (start, length) of the full tensor of ``shape`` into ``out``.
 
@@ -46,7 +47,7 @@ def fill(
     raises) within a few milliseconds of a signal.
     """
     _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream, block_base,
-               list(shape), list(start), list(length), out)
+               list(shape), list(start), list(length), out, list(extra))
 
 
 set_num_threads = _core.set_num_threads
