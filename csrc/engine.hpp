@@ -8,7 +8,9 @@
 namespace weightfill {
 
 enum class Dist : int { raw = 0, uniform = 1, normal = 2, truncated_normal = 3 };
-enum class DType : int { u32 = 0, f32 = 1, f64 = 2 };
+// f16 and bf16 hold the float32 result rounded to nearest-even (stream-spec 3.7).
+enum class DType : int { u32 = 0, f32 = 1, f64 = 2, f16 = 3, bf16 = 4 };
+inline constexpr int kNumDists = 4, kNumDTypes = 5;
 
 // Per-call constants. (a, b) are (low, high) for uniform and (mean, std) for normal; each
 // kernel rounds them to its output precision (docs/stream-spec.md section 3).
@@ -29,20 +31,16 @@ using RangeFn = void (*)(const FillParams&, uint64_t first, uint64_t n, void* ou
 
 struct KernelTable {
     const char* name;
-    RangeFn raw_u32;
-    RangeFn uniform_f32;
-    RangeFn uniform_f64;
-    RangeFn normal_f32;
-    RangeFn normal_f64;
-    RangeFn truncated_normal_f32;
-    RangeFn truncated_normal_f64;
+    RangeFn fn[kNumDists][kNumDTypes];  // nullptr where a distribution lacks a dtype
 
-    RangeFn lookup(Dist d, DType t) const;
+    RangeFn lookup(Dist d, DType t) const { return fn[int(d)][int(t)]; }
 };
 
 // Elements per Philox block for a dtype (32-bit outputs: 4, 64-bit: 2).
 inline constexpr int elements_per_block(DType t) { return t == DType::f64 ? 2 : 4; }
-inline constexpr size_t dtype_size(DType t) { return t == DType::f64 ? 8 : 4; }
+inline constexpr size_t dtype_size(DType t) {
+    return t == DType::f64 ? 8 : (t == DType::f16 || t == DType::bf16) ? 2 : 4;
+}
 
 namespace kernels {
 const KernelTable& scalar_table();

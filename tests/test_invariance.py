@@ -13,7 +13,9 @@ from weightfill import _engine
 
 from conftest import ISAS
 
-DTYPES = [np.float32, np.float64]
+import ml_dtypes
+
+DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16]
 CASES = [
     ("uniform", dict(low=-0.5, high=2.0)),
     ("normal", dict(mean=0.25, std=1.5)),
@@ -23,7 +25,7 @@ CASES = [
 
 
 def bits(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
 
 
 def draw(name, shape, dtype, **kw):

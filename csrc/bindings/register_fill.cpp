@@ -76,7 +76,8 @@ void register_fill(py::module_& m) {
           py::arg("out"), py::arg("extra") = std::vector<double>{});
     py::enum_<Dist>(m, "Dist").value("raw", Dist::raw).value("uniform", Dist::uniform).value("normal", Dist::normal)
         .value("truncated_normal", Dist::truncated_normal);
-    py::enum_<DType>(m, "DType").value("u32", DType::u32).value("f32", DType::f32).value("f64", DType::f64);
+    py::enum_<DType>(m, "DType").value("u32", DType::u32).value("f32", DType::f32).value("f64", DType::f64)
+        .value("f16", DType::f16).value("bf16", DType::bf16);
 }
 
 }  // namespace weightfill::bindings

@@ -15,17 +15,6 @@
 
 namespace weightfill {
 
-RangeFn KernelTable::lookup(Dist d, DType t) const {
-    switch (d) {
-        case Dist::raw: return t == DType::u32 ? raw_u32 : nullptr;
-        case Dist::uniform: return t == DType::f32 ? uniform_f32 : t == DType::f64 ? uniform_f64 : nullptr;
-        case Dist::normal: return t == DType::f32 ? normal_f32 : t == DType::f64 ? normal_f64 : nullptr;
-        case Dist::truncated_normal:
-            return t == DType::f32 ? truncated_normal_f32 : t == DType::f64 ? truncated_normal_f64 : nullptr;
-    }
-    return nullptr;
-}
-
 namespace {
 
 std::atomic<int> g_num_threads{0};  // 0: not chosen yet

@@ -282,7 +282,8 @@ struct UniformF32 {
         folded = d == 0.0f || d >= 0x1p-102f;
         lo = O::setf(l);
         mul = O::setf(folded ? d * 0x1p-24f : d);
-        ceiling = O::setf(h > l ? below(h) : h);
+        // A 16-bit output passes its own ceiling, below16(RNE16(H)), as a float (spec 3.7).
+        ceiling = O::setf(p.extra[0] != 0.0 ? float(p.extra[1]) : h > l ? below(h) : h);
     }
     U value(U w) const {
         F k = O::cvt_i32(O::template srl32<8>(w));
@@ -563,16 +564,50 @@ void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
     }
 }
 
+// float16 / bfloat16: the float32 transform into a small buffer, then rounded to nearest-even
+// in registers (stream-spec 3.7).
+template <class O, template <class> class Inner, bool kBF16>
+struct Narrow {
+    using U = typename O::U;
+    using T = uint16_t;
+    static constexpr int kEPB = 4;
+    Inner<O> inner;
+    explicit Narrow(const FillParams& p) : inner(p) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        alignas(64) float tmp[4 * O::L];
+        inner(x0, x1, x2, x3, tmp);
+        for (int i = 0; i < 4; ++i) {
+            const auto v = O::loadf(tmp + i * O::L);
+            if constexpr (kBF16) O::store_bf16(out + i * O::L, v);
+            else O::store_f16(out + i * O::L, v);
+        }
+    }
+};
+template <class O> using UniformF16 = Narrow<O, UniformF32, false>;
+template <class O> using UniformBF16 = Narrow<O, UniformF32, true>;
+template <class O> using NormalF16 = Narrow<O, NormalF32, false>;
+template <class O> using NormalBF16 = Narrow<O, NormalF32, true>;
+template <class O> using TruncatedNormalF16 = Narrow<O, TruncatedNormalF32, false>;
+template <class O> using TruncatedNormalBF16 = Narrow<O, TruncatedNormalF32, true>;
+
 template <class O>
 KernelTable make_table(const char* name) {
-    return KernelTable{name,
-                       &fill_range<O, RawU32>,
-                       &fill_range<O, UniformF32>,
-                       &fill_range<O, UniformF64>,
-                       &fill_range<O, NormalF32>,
-                       &fill_range<O, NormalF64>,
-                       &fill_range<O, TruncatedNormalF32>,
-                       &fill_range<O, TruncatedNormalF64>};
+    KernelTable t{name, {}};
+    auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
+    set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
+    set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
+    set(Dist::uniform, DType::f64, &fill_range<O, UniformF64>);
+    set(Dist::uniform, DType::f16, &fill_range<O, UniformF16>);
+    set(Dist::uniform, DType::bf16, &fill_range<O, UniformBF16>);
+    set(Dist::normal, DType::f32, &fill_range<O, NormalF32>);
+    set(Dist::normal, DType::f64, &fill_range<O, NormalF64>);
+    set(Dist::normal, DType::f16, &fill_range<O, NormalF16>);
+    set(Dist::normal, DType::bf16, &fill_range<O, NormalBF16>);
+    set(Dist::truncated_normal, DType::f32, &fill_range<O, TruncatedNormalF32>);
+    set(Dist::truncated_normal, DType::f64, &fill_range<O, TruncatedNormalF64>);
+    set(Dist::truncated_normal, DType::f16, &fill_range<O, TruncatedNormalF16>);
+    set(Dist::truncated_normal, DType::bf16, &fill_range<O, TruncatedNormalBF16>);
+    return t;
 }
 
 }  // namespace

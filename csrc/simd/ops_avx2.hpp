@@ -122,6 +122,18 @@ struct OpsAvx2 {
     static U cmplt_f(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
     static bool any32(U m) { return !_mm256_testz_si256(m, m); }
     static F maxf(F a, F b) { return _mm256_max_ps(a, b); }
+    // ---- 16-bit outputs (round to nearest-even)
+    static F loadf(const float* p) { return _mm256_loadu_ps(p); }
+    static void store_f16(uint16_t* p, F a) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    static void store_bf16(uint16_t* p, F a) {
+        __m256i b = _mm256_castps_si256(a);
+        b = _mm256_add_epi32(b, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1))));
+        b = _mm256_srli_epi32(b, 16);
+        const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+    }
 };
 
 }  // namespace weightfill::simd

@@ -116,6 +116,17 @@ struct OpsAvx512 {
     static U cmplt_f(F a, F b) { return _mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)); }
     static bool any32(U m) { return _mm512_test_epi32_mask(m, m) != 0; }
     static F maxf(F a, F b) { return _mm512_max_ps(a, b); }
+    // ---- 16-bit outputs (round to nearest-even). bfloat16 uses integer rounding rather than
+    // AVX512-BF16's vcvtneps2bf16, which flushes subnormal inputs and so would differ.
+    static F loadf(const float* p) { return _mm512_loadu_ps(p); }
+    static void store_f16(uint16_t* p, F a) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    static void store_bf16(uint16_t* p, F a) {
+        __m512i b = _mm512_castps_si512(a);
+        b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16)));
+    }
 };
 
 }  // namespace weightfill::simd

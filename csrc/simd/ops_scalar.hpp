@@ -36,8 +36,10 @@ struct OpsScalar {
         lo = uint32_t(p);
     }
     static U loadu(const uint32_t* p) { return *p; }
+    // memcpy, not assignment: dst is often float storage, and the SIMD stores are alias-safe.
     static void store4_interleaved(uint32_t* dst, U x0, U x1, U x2, U x3) {
-        dst[0] = x0; dst[1] = x1; dst[2] = x2; dst[3] = x3;
+        const uint32_t w[4] = {x0, x1, x2, x3};
+        std::memcpy(dst, w, sizeof w);
     }
 
     // ---- float32
@@ -91,6 +93,37 @@ struct OpsScalar {
     static U cmplt_f(F a, F b) { return a < b ? ~0u : 0u; }
     static bool any32(U m) { return m != 0; }
     static F maxf(F a, F b) { return a > b ? a : b; }
+    // ---- 16-bit outputs (round to nearest-even, as F16C and ml_dtypes do)
+    static F loadf(const float* p) { return *p; }
+    static void store_bf16(uint16_t* p, F a) {
+        uint32_t b = bitcast_u(a);
+        b += 0x7FFFu + ((b >> 16) & 1u);  // finite inputs only
+        *p = uint16_t(b >> 16);
+    }
+    static void store_f16(uint16_t* p, F a) {
+        const uint32_t b = bitcast_u(a);
+        const uint32_t sign = (b >> 16) & 0x8000u, mant = b & 0x7FFFFFu;
+        const int e = int((b >> 23) & 0xFFu) - 127 + 15;
+        uint32_t h;
+        if (e >= 31) {
+            h = 0x7C00u;  // overflow: infinity (finite inputs only)
+        } else if (e >= 1) {
+            h = (uint32_t(e) << 10) | (mant >> 13);
+            const uint32_t rem = mant & 0x1FFFu;
+            if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry may make it inf
+        } else {
+            const int shift = 14 - e;  // subnormal half: value = m * 2^-24 after the shift
+            if (shift > 24) {
+                h = 0;
+            } else {
+                const uint32_t m = mant | 0x800000u;
+                h = m >> shift;
+                const uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+                if (rem > half || (rem == half && (h & 1u))) ++h;
+            }
+        }
+        *p = uint16_t(sign | h);
+    }
 };
 
 }  // namespace weightfill::simd

@@ -9,6 +9,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
+import ml_dtypes
 import numpy as np
 
 ShapeLike = Union[int, Sequence[int]]
@@ -18,7 +19,13 @@ RegionLike = Union[slice, Sequence[slice]]
 # for auxiliary draws (docs/stream-spec.md, section 2).
 MAX_ELEMENTS = 1 << 62
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BFLOAT16)
+
+
+def finfo(dtype: np.dtype) -> Any:
+    """numpy.finfo that also knows bfloat16."""
+    return ml_dtypes.finfo(dtype)
 
 
 def _as_index(value: object, what: str) -> int:
@@ -105,6 +112,8 @@ def check_out(out: object, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarra
         raise ValueError("out must be C-contiguous")
     if arr.dtype != dtype:
         raise TypeError(f"out has dtype {arr.dtype}, expected {dtype}")
+    if arr.ndim and arr.size and arr.ctypes.data % arr.dtype.itemsize:
+        raise ValueError("out is not aligned to its item size")
     if arr.shape != shape:
         raise ValueError(f"out has shape {arr.shape}, expected {shape}")
     return arr

@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._args import BFLOAT16
 
 Dist = _core.Dist
 _DTYPE_CODES = {
     np.dtype(np.uint32): _core.DType.u32,
     np.dtype(np.float32): _core.DType.f32,
     np.dtype(np.float64): _core.DType.f64,
+    np.dtype(np.float16): _core.DType.f16,
+    BFLOAT16: _core.DType.bf16,
 }
 
 
@@ -46,6 +49,8 @@ def fill(
     Releases the GIL for the fill and raises KeyboardInterrupt (or whatever a signal handler
     raises) within a few milliseconds of a signal.
     """
+    if dtype.itemsize == 2:
+        out = out.view(np.uint16)  # the buffer protocol has no format for bfloat16
     _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream, block_base,
                list(shape), list(start), list(length), out, list(extra))
 

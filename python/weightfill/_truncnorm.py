@@ -14,6 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._args import finfo
+
 # pi to 64 significant digits (a well-known constant; checked against mpmath in the tests).
 _PI = Decimal("3.141592653589793238462643383279502884197169399375105820974944592")
 _PREC = 80
@@ -81,7 +83,7 @@ def _round_inward_impl(q: Fraction, dtype: np.dtype, up: bool) -> float:
 
     while beyond(v) or (not np.isfinite(v) and (v > 0) == up):
         if not np.isfinite(v):
-            v = np.asarray(np.finfo(dtype).max * (1 if v > 0 else -1), dtype=dtype)
+            v = np.asarray(finfo(dtype).max * (1 if v > 0 else -1), dtype=dtype)
             if beyond(v):
                 return float(v) * math.inf  # nothing of dtype on the right side of q
             continue
@@ -123,7 +125,7 @@ def constants(mean: float, std: float, lower: float, upper: float,
     # float32 arithmetic keeps every intermediate a normal float32 when these are >= 2**-100.
     f32_core = dtype.itemsize <= 4 and _usable(cl, 2.0**-100) and _usable(ch, 2.0**-100) \
         and w >= 2.0**-100
-    fmax = Fraction(float(np.finfo(dtype).max))
+    fmax = Fraction(float(finfo(dtype).max))
     lo_q = -fmax if math.isinf(lower) else Fraction(mean) + Fraction(lower) * Fraction(std)
     hi_q = fmax if math.isinf(upper) else Fraction(mean) + Fraction(upper) * Fraction(std)
     lowest = _round_inward(max(lo_q, -fmax), dtype, up=True)

@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import _engine, _truncnorm
-from ._args import RegionLike, ShapeLike, Target, _as_index, finite_param, resolve_target
+from ._args import RegionLike, ShapeLike, Target, _as_index, finfo, finite_param, resolve_target
 from .streams import normalize_seed, normalize_stream
 
 __all__ = ["random_raw", "uniform", "normal", "truncated_normal"]
@@ -87,8 +87,9 @@ def uniform(
         Finite bounds with ``low <= high`` whose difference is finite in ``dtype``.
     seed : int in [0, 2**64), or None for fresh OS entropy
     stream : int in [0, 2**64), or str (a parameter name)
-    dtype : float32 (default) or float64
-        Defaults to ``out.dtype`` when ``out`` is given.
+    dtype : float32 (default), float64, float16 or ml_dtypes.bfloat16
+        Defaults to ``out.dtype`` when ``out`` is given. 16-bit values are the float32 values
+        rounded to nearest-even (docs/stream-spec.md 3.7).
     out : numpy.ndarray, optional
         Writable C-contiguous array of the region's shape and ``dtype``; filled in place and
         returned.
@@ -116,7 +117,11 @@ def uniform(
         width = np.asarray(hi, tgt.dtype) - np.asarray(lo, tgt.dtype)
     if not np.isfinite(width):
         raise ValueError(f"high - low = {hi - lo} overflows {tgt.dtype}")
-    _fill(_engine.Dist.uniform, tgt, lo, hi, s, t)
+    extra: tuple[float, ...] = ()
+    if tgt.dtype.itemsize == 2:
+        extra = (1.0, _ceiling16(lo, hi, tgt.dtype))
+    _engine.fill(_engine.Dist.uniform, tgt.dtype, lo, hi, s, t, tgt.shape, tgt.start, tgt.length,
+                 tgt.out, extra=extra)
     return tgt.result  # type: ignore[no-any-return]
 
 
@@ -165,6 +170,10 @@ def normal(
     sd = finite_param(std, "std", tgt.dtype)
     if sd < 0:
         raise ValueError(f"std must be >= 0, got {sd}")
+    # Largest |z|: 6.6604 (32-bit draws), 8.5716 (float64); keep every value finite.
+    zmax = 8.5716 if tgt.dtype == np.float64 else 6.6605
+    if abs(m) + zmax * sd > float(finfo(tgt.dtype).max):
+        raise ValueError(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {tgt.dtype}")
     _fill(_engine.Dist.normal, tgt, m, sd, s, t)
     return tgt.result  # type: ignore[no-any-return]
 
@@ -233,6 +242,16 @@ def truncated_normal(
     _engine.fill(_engine.Dist.truncated_normal, tgt.dtype, m, sd, s, t, tgt.shape, tgt.start,
                  tgt.length, tgt.out, extra=extra)
     return tgt.result  # type: ignore[no-any-return]
+
+
+def _ceiling16(low: float, high: float, dtype: np.dtype) -> float:
+    """below16(RNE16(fl32(high))) as a float, or RNE16(fl32(high)) when fl32(low) == fl32(high):
+    the largest 16-bit value a uniform may take (stream-spec 3.7)."""
+    l32, h32 = np.float32(low), np.float32(high)
+    h16 = np.asarray(h32).astype(dtype)
+    if not l32 < h32:
+        return float(h16)
+    return float(np.nextafter(h16, np.asarray(-np.inf, dtype)))
 
 
 def _bound(value: object, name: str) -> float:
