@@ -91,6 +91,8 @@ struct RunMap {
 
 }  // namespace
 
+void run_parallel(int nthreads, const std::function<void()>& body) { run_threads(nthreads, body); }
+
 void set_num_threads(int n) { g_num_threads.store(std::max(1, n)); }
 
 int get_num_threads() {

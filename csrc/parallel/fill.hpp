@@ -23,6 +23,9 @@ bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, voi
 
 inline constexpr uint64_t kPollElements = uint64_t{1} << 22;
 
+// Runs `body` on `nthreads` threads (OpenMP, or std::thread in a forked child) and waits.
+void run_parallel(int nthreads, const std::function<void()>& body);
+
 void set_num_threads(int n);
 int get_num_threads();
 // "openmp", or "threads" when built without OpenMP or running in a child forked after the

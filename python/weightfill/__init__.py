@@ -8,7 +8,7 @@ chunking. See docs/stream-spec.md for the exact definition.
 from __future__ import annotations
 
 from ._engine import available_isas, get_num_threads, isa, set_num_threads as _set_num_threads
-from .distributions import normal, random_raw, truncated_normal, uniform
+from .distributions import normal, random_raw, sparse, truncated_normal, uniform
 from .streams import stream_id
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "normal",
     "random_raw",
     "set_num_threads",
+    "sparse",
     "stream_id",
     "truncated_normal",
     "uniform",

@@ -6,6 +6,8 @@ parameters, dtype); see docs/stream-spec.md for the exact mapping.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Optional, Union
 
 import numpy as np
@@ -14,7 +16,7 @@ from . import _engine, _truncnorm
 from ._args import RegionLike, ShapeLike, Target, _as_index, finfo, finite_param, resolve_target
 from .streams import normalize_seed, normalize_stream
 
-__all__ = ["random_raw", "uniform", "normal", "truncated_normal"]
+__all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
 
 Stream = Union[int, str]
 DTypeLike = Union[type, np.dtype, str, None]
@@ -242,6 +244,88 @@ def truncated_normal(
     extra = _truncnorm.constants(m, sd, lo, hi, tgt.dtype)
     _engine.fill(_engine.Dist.truncated_normal, tgt.dtype, m, sd, s, t, tgt.shape, tgt.start,
                  tgt.length, tgt.out, extra=extra)
+    return tgt.result  # type: ignore[no-any-return]
+
+
+def sparse(
+    shape: Optional[ShapeLike] = None,
+    sparsity: Optional[float] = None,
+    *,
+    nonzeros: Optional[int] = None,
+    std: float = 0.01,
+    axis: int = 0,
+    seed: Optional[int],
+    stream: Stream = 0,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    region: Optional[RegionLike] = None,
+) -> np.ndarray:
+    """A 2-D normal(0, std) matrix with an exact number of zeros along ``axis``.
+
+    Every line along ``axis`` (with ``axis=0``, every column: its positions run over the rows)
+    gets, at distinct random positions,
+
+    - ``sparsity``: ``ceil(sparsity * n)`` zeros, ``n = shape[axis]``; with ``axis=0`` this is
+      PyTorch's ``torch.nn.init.sparse_(tensor, sparsity, std)``;
+    - ``nonzeros=k``: exactly ``k`` non-zero entries (Martens' sparse initialization: start
+      from zeros and give each unit a few random incoming weights).
+
+    Exactly one of the two must be given. The non-zero entries equal
+    ``normal(shape, 0, std)`` at the same positions (same seed and stream), bit for bit.
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints
+        Shape of the full matrix; may be omitted when ``out`` is given without ``region``.
+    sparsity : float in [0, 1], optional
+    nonzeros : int in [0, shape[axis]], optional
+    std : float
+        Standard deviation of the non-zero entries, finite and >= 0.
+    axis : 0 or 1 (or -2, -1)
+        The axis along which counts are exact.
+    seed, stream, dtype, out, region
+        As in :func:`uniform`.
+
+    Reproducibility
+    ---------------
+    Which positions are zero depends only on (seed, stream, line index, counts): Floyd's
+    algorithm over draws from a reserved part of the counter space that element draws never
+    reach, so regions and shards agree with the whole. See docs/stream-spec.md 3.8.
+    """
+    s, t = normalize_seed(seed), normalize_stream(stream)
+    tgt = resolve_target(shape, dtype, out, region, _engine.empty)
+    if len(tgt.shape) != 2:
+        raise ValueError(f"sparse needs a 2-D shape, got {tgt.shape}")
+    ax = _as_index(axis, "axis")
+    if ax not in (0, 1, -1, -2):
+        raise ValueError(f"axis must be 0 or 1, got {ax}")
+    ax %= 2
+    n, lines = tgt.shape[ax], tgt.shape[1 - ax]
+    if (sparsity is None) == (nonzeros is None):
+        raise TypeError("give exactly one of sparsity and nonzeros")
+    if sparsity is not None:
+        if isinstance(sparsity, (bool, np.bool_)) or not isinstance(sparsity, numbers.Real):
+            raise TypeError(f"sparsity must be a real number, not {type(sparsity).__name__}")
+        if not 0.0 <= float(sparsity) <= 1.0:
+            raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
+        zeros = math.ceil(float(sparsity) * n)  # as torch.nn.init.sparse_
+    else:
+        k = _as_index(nonzeros, "nonzeros")
+        if not 0 <= k <= n:
+            raise ValueError(f"nonzeros must be in [0, {n}] (shape[{ax}]), got {k}")
+        zeros = n - k
+    if lines >= 1 << 31 or n >= 1 << 32:
+        raise ValueError(f"shape {tgt.shape} is too large for sparse (lines < 2**31, line length < 2**32)")
+    sd = finite_param(std, "std", tgt.dtype)
+    if sd < 0:
+        raise ValueError(f"std must be >= 0, got {sd}")
+    if 6.6605 * sd > float(finfo(tgt.dtype).max):
+        raise ValueError(f"std={sd}: values up to 6.6605 std overflow {tgt.dtype}")
+    _fill(_engine.Dist.normal, tgt, 0.0, sd, s, t)
+    # Draw whichever of the zeros and the kept positions is fewer.
+    sampled_are_zero = zeros <= n - zeros
+    _engine.sparse_zero(s, t, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
+                        sampled_are_zero, tgt.start, tgt.length, tgt.out)
     return tgt.result  # type: ignore[no-any-return]
 
 

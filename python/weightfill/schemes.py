@@ -74,7 +74,7 @@ TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 def _dtypes() -> tuple[np.dtype, ...]:
     """The float dtypes the Python-side schemes can produce (bfloat16 when ml_dtypes exists)."""
-    kinds = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)]
+    kinds: list[np.dtype] = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)]
     try:
         import ml_dtypes
     except ImportError:  # pragma: no cover - ml_dtypes comes with jax, and is optional here
@@ -86,9 +86,9 @@ def _dtypes() -> tuple[np.dtype, ...]:
 
 def _out_shape(out: object) -> tuple[int, ...]:
     if isinstance(out, np.ndarray):
-        return out.shape
+        return tuple(out.shape)
     try:
-        return np.asarray(memoryview(out)).shape  # type: ignore[arg-type]
+        return tuple(np.asarray(memoryview(out)).shape)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
             f"out must be a NumPy array or a writable buffer, not {type(out).__name__}"
@@ -118,10 +118,10 @@ class _Target:
         self.start, self.length = normalize_region(region, self.shape)
         if out is None:
             self.out = np.empty(self.length, self.dtype)
-            self.result: Any = self.out
+            self.result: np.ndarray = self.out
         else:
             self.out = check_out(out, self.dtype, self.length)
-            self.result = out
+            self.result = out  # type: ignore[assignment]  # the caller's object, as the engine returns
 
     @property
     def slices(self) -> tuple[slice, ...]:
@@ -200,7 +200,7 @@ def _is_empty_axes(value: object) -> bool:
 def _trunc_normal_fill() -> Callable[..., np.ndarray]:
     from .distributions import truncated_normal  # the engine's; imported when first needed
 
-    return truncated_normal  # type: ignore[no-any-return]
+    return truncated_normal
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def constant(
     if math.isfinite(v) and not np.isfinite(rounded.astype(np.float64)):
         raise ValueError(f"value={v} overflows {tgt.dtype}")
     tgt.out[...] = rounded
-    return tgt.result  # type: ignore[no-any-return]
+    return tgt.result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def _kaiming_std(full: tuple[int, ...], a: object, mode: object, nonlinearity: N
     if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Real):
         raise TypeError(f"a must be a real number, not {type(a).__name__}")
     m = _choice(mode, "mode", ("fan_in", "fan_out"))
-    gain = calculate_gain(nonlinearity, a)
+    gain = calculate_gain(nonlinearity, float(a))
     fan_in, fan_out = _torch_fans(full, layout, in_axis, out_axis, batch_axis, transposed)
     if not math.prod(full):
         return 0.0
@@ -578,7 +578,7 @@ def orthogonal(
         raise ValueError(f"orthogonal needs a shape of at least 2 dimensions, got {full}")
     if math.prod(full) == 0:
         tgt.out[...] = 0
-        return tgt.result  # type: ignore[no-any-return]
+        return tgt.result
     if lay == "torch":
         rows, cols = full[0], math.prod(full[1:])
     else:
@@ -586,7 +586,7 @@ def orthogonal(
     q = _orthogonal_matrix(rows, cols, seed, stream)
     q *= g
     tgt.out[...] = q.reshape(full)[tgt.slices].astype(tgt.dtype)
-    return tgt.result  # type: ignore[no-any-return]
+    return tgt.result
 
 
 def eye(
@@ -660,7 +660,7 @@ def _diagonal(shape: Optional[ShapeLike], value: float, layout: str, dtype: DTyp
     lo, hi = max(r0, c0), min(r0 + nr, c0 + nc)
     i = np.arange(lo, max(lo, hi))
     tgt.place((i, i), value)
-    return tgt.result  # type: ignore[no-any-return]
+    return tgt.result
 
 
 def _conv_axes(full: tuple[int, ...], layout: str) -> tuple[int, int, tuple[int, ...]]:
@@ -734,7 +734,7 @@ def dirac(
     outs = (np.arange(g)[:, None] * per + d[None, :]).ravel()
     ins = np.tile(d, g)
     tgt.place(_conv_index(full, lay, outs, ins, [full[a] // 2 for a in k_axes]), 1.0)
-    return tgt.result  # type: ignore[no-any-return]
+    return tgt.result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -968,9 +968,9 @@ def delta_orthogonal(
                          f"in={n_in}, out={n_out} for shape {full} in layout {lay!r}")
     if math.prod(full) == 0:
         tgt.out[...] = 0
-        return tgt.result  # type: ignore[no-any-return]
+        return tgt.result
     q = _orthogonal_matrix(n_in, n_out, seed, stream) * sc
     ins, outs = np.indices((n_in, n_out)).reshape(2, -1)
     tgt.place(_conv_index(full, lay, outs, ins, [(full[a] - 1) // 2 for a in k_axes]),
               q.ravel())
-    return tgt.result  # type: ignore[no-any-return]
+    return tgt.result

@@ -1,0 +1,122 @@
+"""sparse: exact counts per line, uniform positions, equality with normal at the kept
+positions, regions, kernels and threads; PyTorch's count rule."""
+
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+from scipy import stats
+
+import weightfill as wf
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.9, 0.999, 1.0])
+def test_exact_zero_count_per_line(axis, sparsity):
+    shape = (257, 130)
+    a = wf.sparse(shape, sparsity, axis=axis, seed=1)
+    n = shape[axis]
+    zeros = np.count_nonzero(a == 0, axis=axis)
+    assert (zeros == math.ceil(sparsity * n)).all()
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("k", [0, 1, 3, 64, 200])
+def test_exact_nonzeros_per_line(axis, k):
+    shape = (200, 333)
+    a = wf.sparse(shape, nonzeros=k, axis=axis, seed=2, std=1.0)
+    assert (np.count_nonzero(a, axis=axis) == k).all()
+
+
+def test_kept_values_equal_normal_bit_for_bit():
+    shape = (300, 500)
+    a = wf.sparse(shape, 0.7, std=0.02, seed=3, stream="w")
+    n = wf.normal(shape, 0.0, 0.02, seed=3, stream="w")
+    kept = a != 0
+    np.testing.assert_array_equal(a[kept].view(np.uint32), n[kept].view(np.uint32))
+    assert kept.mean() == pytest.approx(1 - math.ceil(0.7 * 300) / 300)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("sparsity", [0.2, 0.8])
+def test_positions_are_uniform(axis, sparsity):
+    """Chi-square over many lines: every position is zero equally often."""
+    shape = (64, 20000) if axis == 0 else (20000, 64)
+    a = wf.sparse(shape, sparsity, axis=axis, seed=4)
+    per_position = np.count_nonzero(a == 0, axis=1 - axis)  # zeros at each position
+    lines = shape[1 - axis]
+    p = math.ceil(sparsity * 64) / 64
+    expected = lines * p
+    chi2 = np.sum((per_position - expected) ** 2 / (expected * (1 - p)))
+    assert stats.chi2.sf(chi2, df=63) > 1e-4
+
+
+def test_pairs_of_positions_are_not_correlated():
+    # Floyd's algorithm must not favour neighbouring positions: co-occurrence of zeros at
+    # positions (i, i+1) matches the hypergeometric rate.
+    n, lines, z = 32, 40000, 8
+    a = wf.sparse((n, lines), nonzeros=n - z, seed=5)
+    zero = a == 0
+    both = np.count_nonzero(zero[:-1] & zero[1:], axis=1)
+    rate = z * (z - 1) / (n * (n - 1))
+    assert np.all(np.abs(both - lines * rate) < 5 * np.sqrt(lines * rate))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_regions_and_kernels_agree(axis, each_isa):
+    shape = (150, 203)
+    full = wf.sparse(shape, 0.6, axis=axis, seed=6)
+    for region in [(slice(10, 90), slice(7, 200)), (slice(0, 1),), (slice(None), slice(100, 101)),
+                   (slice(149, 150), slice(0, 203))]:
+        part = wf.sparse(shape, 0.6, axis=axis, seed=6, region=region)
+        np.testing.assert_array_equal(part, full[region])
+
+
+def test_threads_agree():
+    shape = (1000, 3000)
+    wf.set_num_threads(1)
+    one = wf.sparse(shape, 0.9, seed=7)
+    for t in (2, 3, 8):
+        wf.set_num_threads(t)
+        np.testing.assert_array_equal(wf.sparse(shape, 0.9, seed=7), one)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, ml_dtypes.bfloat16])
+def test_other_dtypes(dtype):
+    a = wf.sparse((128, 64), 0.5, seed=8, dtype=dtype)
+    ref = wf.normal((128, 64), 0.0, 0.01, seed=8, dtype=dtype)
+    assert a.dtype == dtype
+    assert (np.count_nonzero(a == 0, axis=0) == 64).all()
+    kept = a != 0
+    np.testing.assert_array_equal(a[kept], ref[kept])
+
+
+def test_out_and_torch_count_rule():
+    out = np.full((10, 4), np.nan, np.float32)
+    assert wf.sparse(sparsity=0.25, out=out, seed=9) is out
+    assert (np.count_nonzero(out == 0, axis=0) == math.ceil(0.25 * 10)).all()
+
+
+@pytest.mark.parametrize(
+    "kw,exc,match",
+    [
+        (dict(shape=(3, 4, 5), sparsity=0.5), ValueError, "2-D"),
+        (dict(shape=10, sparsity=0.5), ValueError, "2-D"),
+        (dict(shape=(4, 4)), TypeError, "exactly one"),
+        (dict(shape=(4, 4), sparsity=0.5, nonzeros=2), TypeError, "exactly one"),
+        (dict(shape=(4, 4), sparsity=1.5), ValueError, "sparsity"),
+        (dict(shape=(4, 4), sparsity=-0.1), ValueError, "sparsity"),
+        (dict(shape=(4, 4), sparsity="x"), TypeError, "sparsity"),
+        (dict(shape=(4, 4), nonzeros=5), ValueError, "nonzeros"),
+        (dict(shape=(4, 4), nonzeros=-1), ValueError, "nonzeros"),
+        (dict(shape=(4, 4), nonzeros=1.5), TypeError, "nonzeros"),
+        (dict(shape=(4, 4), sparsity=0.5, axis=2), ValueError, "axis"),
+        (dict(shape=(4, 4), sparsity=0.5, std=-1.0), ValueError, "std"),
+    ],
+)
+def test_bad_arguments(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        wf.sparse(seed=1, **kw)
