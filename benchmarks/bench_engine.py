@@ -2,10 +2,13 @@
 
     python benchmarks/bench_engine.py [--n 134217728] [--repeats 7]
 
-Fills a preallocated float32 array of n values (2**27 by default) and prints, for each case,
-the median time of weightfill and of its numpy baseline, interleaved run by run so that drift
-affects both, and their ratio. Cases follow issue 2's targets: normal and uniform with all
-threads, normal with one thread, normal on the AVX2 kernel, and the thread scaling of normal.
+Fills a preallocated array of n values (2**27 by default) and prints, for each case, the
+median time of weightfill and of its baseline, interleaved run by run so that drift affects
+both, and their ratio. Cases follow the engine issues' targets: normal and uniform with all
+threads, normal with one thread and on the AVX2 kernel, thread scaling; truncated normal
+(-2, 2) against numpy and torch.nn.init.trunc_normal_; bfloat16 normal against float32 normal
+and torch's bfloat16 normal_; sparse (4096, 4096) against normal of the same shape. torch
+cases run when torch is installed.
 """
 
 from __future__ import annotations
@@ -89,7 +92,14 @@ def main() -> None:
         wf.set_num_threads(nthreads)
         t_wf, t_np = interleaved(f_wf, f_np, reps)
         rows.append((label, isa, nthreads, n / t_wf / 1e9, n / t_np / 1e9, t_np / t_wf, target))
+        print(f"  {label:<9} {isa:<7} {nthreads} threads: {t_np / t_wf:.2f}x", flush=True)
         return t_wf
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch not installed: its cases are skipped")
 
     case("normal", best, threads, wf_normal, np_normal, ">= 15x")
     case("uniform", best, threads, wf_uniform, np_uniform, ">= 6x")
@@ -100,7 +110,42 @@ def main() -> None:
     wf.set_num_threads(threads)
     tn = median_time(wf_normal, reps)
 
-    print(f"\n{'case':<9}{'kernel':<8}{'threads':>8}{'weightfill':>14}{'numpy':>12}{'speed-up':>10}  target")
+    def wf_trunc():
+        wf.truncated_normal(seed=1, out=out)
+
+    case("trunc", best, threads, wf_trunc, np_normal, ">= 10x")
+    import ml_dtypes
+
+    out_bf16 = np.zeros(n, ml_dtypes.bfloat16)
+
+    def wf_bf16():
+        wf.normal(seed=1, out=out_bf16)
+
+    case("bf16/f32", best, threads, wf_bf16, wf_normal, ">= 0.9x")
+    if torch is not None:
+        torch.set_num_threads(threads)
+        t_out = torch.from_numpy(out)
+        t_bf16 = torch.empty(n, dtype=torch.bfloat16)
+
+        def torch_trunc():
+            torch.nn.init.trunc_normal_(t_out, std=1.0, a=-2.0, b=2.0)
+
+        def torch_bf16():
+            t_bf16.normal_()
+
+        case("trunc", best, threads, wf_trunc, torch_trunc, ">= 5x torch")
+        case("bf16", best, threads, wf_bf16, torch_bf16, ">= 10x torch")
+    square = np.zeros((4096, 4096), np.float32)
+
+    def wf_sparse():
+        wf.sparse(sparsity=0.9, seed=1, out=square)
+
+    def wf_normal_square():
+        wf.normal(std=0.01, seed=1, out=square)
+
+    case("sparse", best, threads, wf_sparse, wf_normal_square, ">= 0.67x (1.5x time)")
+
+    print(f"\n{'case':<9}{'kernel':<8}{'threads':>8}{'weightfill':>14}{'baseline':>12}{'speed-up':>10}  target")
     for label, isa, nt, g_wf, g_np, ratio, target in rows:
         print(f"{label:<9}{isa:<8}{nt:>8}{g_wf:>10.3f} G/s{g_np:>8.3f} G/s{ratio:>9.1f}x  {target}")
     print(f"\nnormal, {threads} threads vs 1 thread: {t1 / tn:.2f}x (target >= 1.8x)")

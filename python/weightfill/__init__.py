@@ -9,19 +9,70 @@ from __future__ import annotations
 
 from ._engine import available_isas, get_num_threads, isa, set_num_threads as _set_num_threads
 from .distributions import normal, random_raw, sparse, truncated_normal, uniform
+from .fans import compute_fans
+from .gains import calculate_gain, second_moment_gain
+from .params import init_params
+from .schemes import (
+    constant,
+    delta_orthogonal,
+    dirac,
+    eye,
+    glorot_normal,
+    glorot_uniform,
+    he_normal,
+    he_uniform,
+    identity,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    ones,
+    orthogonal,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+    zeros,
+)
 from .streams import stream_id
 
 __all__ = [
-    "available_isas",
-    "get_num_threads",
-    "isa",
-    "normal",
+    # engine
     "random_raw",
-    "set_num_threads",
+    "uniform",
+    "normal",
+    "truncated_normal",
     "sparse",
     "stream_id",
-    "truncated_normal",
-    "uniform",
+    "set_num_threads",
+    "get_num_threads",
+    "isa",
+    "available_isas",
+    # fans and gains
+    "compute_fans",
+    "calculate_gain",
+    "second_moment_gain",
+    # schemes
+    "zeros",
+    "ones",
+    "constant",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "eye",
+    "dirac",
+    "variance_scaling",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "identity",
+    "delta_orthogonal",
+    # many tensors by name
+    "init_params",
 ]
 
 __version__ = "0.1.0"
