@@ -19,7 +19,6 @@ import statistics
 import time
 
 import numpy as np
-
 import weightfill as wf
 from weightfill import _engine
 
@@ -145,7 +144,8 @@ def main() -> None:
 
     case("sparse", best, threads, wf_sparse, wf_normal_square, ">= 0.67x (1.5x time)")
 
-    print(f"\n{'case':<9}{'kernel':<8}{'threads':>8}{'weightfill':>14}{'baseline':>12}{'speed-up':>10}  target")
+    header = f"{'case':<9}{'kernel':<8}{'threads':>8}{'weightfill':>14}{'baseline':>12}"
+    print(f"\n{header}{'speed-up':>10}  target")
     for label, isa, nt, g_wf, g_np, ratio, target in rows:
         print(f"{label:<9}{isa:<8}{nt:>8}{g_wf:>10.3f} G/s{g_np:>8.3f} G/s{ratio:>9.1f}x  {target}")
     print(f"\nnormal, {threads} threads vs 1 thread: {t1 / tn:.2f}x (target >= 1.8x)")

@@ -4,7 +4,6 @@ engine's settings afterwards."""
 from __future__ import annotations
 
 import pytest
-
 import weightfill as wf
 from weightfill import _engine
 

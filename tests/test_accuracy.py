@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import weightfill as wf
 from reference import normal_f32_exact, normal_f64_exact_mpmath, ulp_distance, ulp_distance_mpmath
 
@@ -23,7 +22,8 @@ def test_float32_normal_within_bound(seed, stream, each_isa):
     raw = wf.random_raw(n, seed=seed, stream=stream)
     z = wf.normal(n, seed=seed, stream=stream)
     e0, e1 = normal_f32_exact(raw[0::2], raw[1::2])
-    d = np.concatenate([ulp_distance(z[0::2], e0, np.float32), ulp_distance(z[1::2], e1, np.float32)])
+    d = np.concatenate([ulp_distance(z[0::2], e0, np.float32),
+                        ulp_distance(z[1::2], e1, np.float32)])
     assert d.max() <= BOUND_F32, f"max {d.max():.2f} ulps"
     assert np.mean(d) < 1.0  # most values are correctly rounded or one ulp off
 

@@ -16,11 +16,10 @@ import scipy.special
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "weightfill-keras-home"))
 
-from jax._src.nn import initializers as jax_init  # noqa: E402  (JAX's private _compute_fans)
 import keras  # noqa: E402
 import torch  # noqa: E402
+from jax._src.nn import initializers as jax_init  # noqa: E402  (JAX's private _compute_fans)
 from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans  # noqa: E402
-
 from weightfill.fans import compute_fans  # noqa: E402
 from weightfill.gains import calculate_gain, second_moment_gain  # noqa: E402
 

@@ -28,7 +28,6 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-
 import spec_emulation as se
 import weightfill as wf
 from conftest import ISAS  # noqa: F401  (the each_isa fixture lives in conftest)

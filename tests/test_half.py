@@ -8,9 +8,8 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from scipy import stats
-
 import weightfill as wf
+from scipy import stats
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 HALF = [np.dtype(np.float16), BF16]

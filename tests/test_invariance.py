@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import ml_dtypes
 import numpy as np
 import pytest
-
 import weightfill as wf
-from weightfill import _engine
-
 from conftest import ISAS
-
-import ml_dtypes
+from weightfill import _engine
 
 DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16]
 CASES = [
@@ -40,7 +37,8 @@ def test_every_isa_equals_scalar(name, params, dtype):
     ref = draw(name, shape, dtype, **params)
     for isa in ISAS:
         _engine.force_isa(isa)
-        np.testing.assert_array_equal(bits(draw(name, shape, dtype, **params)), bits(ref), err_msg=isa)
+        got = draw(name, shape, dtype, **params)
+        np.testing.assert_array_equal(bits(got), bits(ref), err_msg=isa)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -51,7 +49,8 @@ def test_thread_counts_agree(name, params, dtype):
     ref = draw(name, n, dtype, **params)
     for t in (2, 3, 5, 8):
         wf.set_num_threads(t)
-        np.testing.assert_array_equal(bits(draw(name, n, dtype, **params)), bits(ref), err_msg=f"{t} threads")
+        got = draw(name, n, dtype, **params)
+        np.testing.assert_array_equal(bits(got), bits(ref), err_msg=f"{t} threads")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

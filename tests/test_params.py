@@ -5,7 +5,6 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-
 import weightfill as wf
 from weightfill.params import SCHEMES, init_params
 from weightfill.schemes import he_normal, kaiming_uniform, orthogonal, zeros

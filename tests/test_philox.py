@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import weightfill as wf
 
 KAT = Path(__file__).parent / "data" / "philox4x32_kat.txt"

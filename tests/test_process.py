@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
-
 import weightfill as wf
-from weightfill import _engine
-
 from conftest import ISAS
 
 
-def run_py(code: str, env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
+def run_py(code: str, env: dict | None = None,
+           timeout: float = 60.0) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
                           capture_output=True, text=True, timeout=timeout)
@@ -80,7 +76,8 @@ def test_fill_in_a_forked_child_does_not_hang():
         os._exit(0 if ok else 3)
     _, status = os.waitpid(pid, 0)
     again = wf.normal(1 << 22, seed=1)    # the parent's pool still works
-    print(os.waitstatus_to_exitcode(status), np.array_equal(again, parent), _engine.thread_backend())
+    print(os.waitstatus_to_exitcode(status), np.array_equal(again, parent),
+          _engine.thread_backend())
     """
     res = run_py(code, timeout=60)
     assert res.returncode == 0, res.stderr

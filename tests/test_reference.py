@@ -14,21 +14,20 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-
 from reference import (
+    angle32_spec,
     combine_u64,
     cos_sin_2pi_q,
-    angle32_spec,
     fma_f32,
     fraction_to_float,
     ln32_spec,
-    normal_f32_spec_model,
-    sincos32_spec,
     normal_f32_exact,
+    normal_f32_spec_model,
     normal_f64_exact_mpmath,
     philox4x32,
     raw_words,
     round_to_f32,
+    sincos32_spec,
     stream_id,
     two_sum,
     u1_f32,
@@ -259,8 +258,8 @@ def test_round_to_f32_breaks_midpoint_ties():
     hi = base + np.ldexp(0.5, np.frexp(base)[1] - 24)        # exact float32 midpoints
     lo = rng.choice([-1.0, 0.0, 1.0], 300) * np.ldexp(1.0, np.frexp(hi)[1] - 60)
     got = round_to_f32(hi, lo)
-    for h, l, g in zip(hi, lo, got):
-        assert g == fraction_to_float(Fraction(h) + Fraction(l), F32), (h, l)
+    for h, lo_, g in zip(hi, lo, got):
+        assert g == fraction_to_float(Fraction(h) + Fraction(lo_), F32), (h, lo_)
 
 
 def test_fma_f32():

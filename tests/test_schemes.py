@@ -18,9 +18,8 @@ os.environ.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "weightf
 import jax  # noqa: E402
 import keras  # noqa: E402
 import torch  # noqa: E402
-from jax._src.nn.initializers import _compute_fans as jax_fans  # noqa: E402
-
 import weightfill as wf  # noqa: E402
+from jax._src.nn.initializers import _compute_fans as jax_fans  # noqa: E402
 from weightfill.schemes import (  # noqa: E402
     TRUNCATED_NORMAL_STD,
     constant,

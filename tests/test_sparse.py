@@ -8,9 +8,8 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-from scipy import stats
-
 import weightfill as wf
+from scipy import stats
 
 
 @pytest.mark.parametrize("axis", [0, 1])

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
-
 import weightfill as wf
+from scipy import stats
 
 N = 1 << 22
 AD_CRIT_0_1_PERCENT = 5.97  # asymptotic 0.1% point of A^2 for a fully specified F

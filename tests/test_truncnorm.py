@@ -8,11 +8,10 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from scipy import special, stats
-
 import weightfill as wf
-from weightfill import _truncnorm
 from reference import fma_f32, ulp_distance, ulp_distance_mpmath
+from scipy import special, stats
+from weightfill import _truncnorm
 
 BOUNDS = [(-2, 2), (0, np.inf), (3, 5), (8, 9), (-10, -8), (-np.inf, -5), (-1e-3, 1e-3)]
 N = 1 << 20

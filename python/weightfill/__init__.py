@@ -7,7 +7,8 @@ chunking. See docs/stream-spec.md for the exact definition.
 
 from __future__ import annotations
 
-from ._engine import available_isas, get_num_threads, isa, set_num_threads as _set_num_threads
+from ._engine import available_isas, get_num_threads, isa
+from ._engine import set_num_threads as _set_num_threads
 from .distributions import normal, random_raw, sparse, truncated_normal, uniform
 from .fans import compute_fans
 from .gains import calculate_gain, second_moment_gain

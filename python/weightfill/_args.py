@@ -25,7 +25,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
 
 def finfo(dtype: np.dtype) -> Any:
     """numpy.finfo that also knows bfloat16."""
-    return ml_dtypes.finfo(dtype)
+    return ml_dtypes.finfo(dtype)  # type: ignore[no-untyped-call]
 
 
 def _as_index(value: object, what: str) -> int:
@@ -52,7 +52,7 @@ def normalize_shape(shape: object) -> tuple[int, ...]:
 
 def normalize_dtype(dtype: object, allowed: Sequence[np.dtype] = FLOAT_DTYPES) -> np.dtype:
     try:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
+        dt: np.dtype = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError:
         raise TypeError(f"dtype: {dtype!r} is not a NumPy dtype") from None
     if dt not in allowed:

@@ -28,7 +28,7 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def fill(
-    dist: object,
+    dist: _core.Dist,
     dtype: np.dtype,
     a: float,
     b: float,

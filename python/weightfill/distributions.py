@@ -176,7 +176,8 @@ def normal(
     # Largest |z| (stream-spec 3.3/3.4): 6.660437 (32-bit draws), 8.571674 (float64).
     zmax = 8.5717 if tgt.dtype == np.float64 else 6.6605
     if abs(m) + zmax * sd > float(finfo(tgt.dtype).max):
-        raise ValueError(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {tgt.dtype}")
+        raise ValueError(
+            f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {tgt.dtype}")
     _fill(_engine.Dist.normal, tgt, m, sd, s, t)
     return tgt.result  # type: ignore[no-any-return]
 
@@ -315,7 +316,8 @@ def sparse(
             raise ValueError(f"nonzeros must be in [0, {n}] (shape[{ax}]), got {k}")
         zeros = n - k
     if lines >= 1 << 31 or n >= 1 << 32:
-        raise ValueError(f"shape {tgt.shape} is too large for sparse (lines < 2**31, line length < 2**32)")
+        raise ValueError(f"shape {tgt.shape} is too large for sparse "
+                         "(fewer than 2**31 lines, lines shorter than 2**32)")
     sd = finite_param(std, "std", tgt.dtype)
     if sd < 0:
         raise ValueError(f"std must be >= 0, got {sd}")
@@ -350,5 +352,5 @@ def _bound(value: object, name: str) -> float:
     return v
 
 
-def _fill(dist: object, tgt: Target, a: float, b: float, seed: int, stream: int) -> None:
+def _fill(dist: _engine.Dist, tgt: Target, a: float, b: float, seed: int, stream: int) -> None:
     _engine.fill(dist, tgt.dtype, a, b, seed, stream, tgt.shape, tgt.start, tgt.length, tgt.out)

@@ -18,7 +18,7 @@ _RESERVED = ("seed", "stream", "out", "region")
 #: Scheme names init_params accepts: every scheme in :mod:`weightfill.schemes` and the engine's
 #: uniform, normal, truncated_normal and sparse fills.
 SCHEMES = tuple(sorted(
-    [n for n in schemes.__all__ if n != "TRUNCATED_NORMAL_STD"]
+    [n for n in list(schemes.__all__) if n != "TRUNCATED_NORMAL_STD"]
     + ["uniform", "normal", "truncated_normal", "sparse"]
 ))
 

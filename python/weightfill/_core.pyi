@@ -1,0 +1,54 @@
+"""Type stubs for the compiled engine (csrc/bindings). Use the weightfill package instead."""
+
+from typing import Any
+
+import numpy as np
+
+class Dist:
+    raw: Dist
+    uniform: Dist
+    normal: Dist
+    truncated_normal: Dist
+
+class DType:
+    u32: DType
+    f32: DType
+    f64: DType
+    f16: DType
+    bf16: DType
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def thread_backend() -> str: ...
+def isa() -> str: ...
+def available_isas() -> list[str]: ...
+def force_isa(name: str) -> None: ...
+def empty_aligned(shape: list[int], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]: ...
+def fill(
+    dist: Dist,
+    dtype: DType,
+    a: float,
+    b: float,
+    seed: int,
+    stream: int,
+    block_base: int,
+    shape: list[int],
+    start: list[int],
+    len: list[int],
+    out: Any,
+    extra: list[float] = ...,
+) -> None: ...
+def sparse_zero(
+    seed: int,
+    stream: int,
+    rows: int,
+    cols: int,
+    axis: int,
+    sampled: int,
+    sampled_are_zero: bool,
+    r0: int,
+    nr: int,
+    c0: int,
+    nc: int,
+    out: Any,
+) -> None: ...
