@@ -60,7 +60,6 @@ struct OpsAvx2 {
     static F fmaf_(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
     static F minf(F a, F b) { return _mm256_min_ps(a, b); }  // operands never NaN
     static F sqrtf_(F a) { return _mm256_sqrt_ps(a); }
-    static void storef(float* p, F a) { _mm256_storeu_ps(p, a); }
 
     // ---- 64-bit integer
     static Q set1q(uint64_t x) { return _mm256_set1_epi64x(int64_t(x)); }

@@ -69,7 +69,6 @@ struct OpsAvx512 {
     static F fmaf_(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
     static F minf(F a, F b) { return _mm512_min_ps(a, b); }  // operands never NaN
     static F sqrtf_(F a) { return _mm512_sqrt_ps(a); }
-    static void storef(float* p, F a) { _mm512_storeu_ps(p, a); }
 
     // ---- 64-bit integer
     static Q set1q(uint64_t x) { return _mm512_set1_epi64(int64_t(x)); }

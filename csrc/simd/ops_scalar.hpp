@@ -54,7 +54,6 @@ struct OpsScalar {
     static F fmaf_(F a, F b, F c) { return std::fma(a, b, c); }
     static F minf(F a, F b) { return a < b ? a : b; }  // operands never NaN
     static F sqrtf_(F a) { return std::sqrt(a); }
-    static void storef(float* p, F a) { *p = a; }
 
     // ---- 64-bit integer
     static Q set1q(uint64_t x) { return x; }
