@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
@@ -135,25 +136,32 @@ bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, voi
         }
     };
 
-    // Threads take chunks of kChunk elements from a shared counter, so a thread that the OS
-    // deschedules (another process on the core) delays one chunk, not half the slice. kChunk
-    // is a multiple of every kernel's batch, so chunks start on batch boundaries.
+    // One parallel region for the whole fill: threads take chunks of kChunk elements from a
+    // shared counter, so a thread that the OS deschedules (another process on the core) delays
+    // one chunk, not a fixed share; there is a single barrier, at the end. kChunk is a multiple
+    // of every kernel's batch, so chunks start on batch boundaries.
     constexpr uint64_t kChunk = uint64_t{1} << 16;
-    const int nt_max = get_num_threads();
-    for (uint64_t done = 0; done < total;) {
-        if (done > 0 && interrupted && interrupted()) return false;
-        const uint64_t slice = std::min(total - done, kPollElements);
-        const uint64_t chunks = (slice + kChunk - 1) / kChunk;
-        const int nt = int(std::min<uint64_t>(uint64_t(nt_max), chunks));
-        std::atomic<uint64_t> next{0};
-        run_threads(nt, [&] {
-            for (uint64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-                const uint64_t a = done + c * kChunk;
-                fill_out(a, std::min(a + kChunk, done + slice));
+    const uint64_t chunks = (total + kChunk - 1) / kChunk;
+    const int nt = int(std::min<uint64_t>(uint64_t(get_num_threads()), chunks));
+    std::atomic<uint64_t> next{0};
+    std::atomic<bool> stop{false};
+    // The calling thread (a member of every team) polls `interrupted` every kPollInterval: it is
+    // the thread that released the GIL, so it may take it back for the poll.
+    const std::thread::id caller = std::this_thread::get_id();
+    auto last_poll = std::chrono::steady_clock::now();
+    run_threads(nt, [&] {
+        const bool polls = interrupted && std::this_thread::get_id() == caller;
+        for (uint64_t c; !stop.load(std::memory_order_relaxed) &&
+                         (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+            const uint64_t a = c * kChunk;
+            fill_out(a, std::min(a + kChunk, total));
+            if (polls && std::chrono::steady_clock::now() - last_poll > kPollInterval) {
+                last_poll = std::chrono::steady_clock::now();
+                if (interrupted()) stop.store(true);
             }
-        });
-        done += slice;
-    }
+        }
+    });
+    if (stop.load()) return false;
     return true;
 }
 

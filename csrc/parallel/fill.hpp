@@ -2,6 +2,7 @@
 // the active kernel on contiguous runs of global element indices. Values depend only on the
 // global index, so the split never changes a bit.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -16,12 +17,12 @@ struct Region {
 };
 
 // Fills `out` (prod(len) elements of `dtype`, C order) with region `r` of the full tensor.
-// `interrupted` is called by the calling thread between slices of about kPollElements elements;
-// when it returns true the fill stops early and fill() returns false.
+// `interrupted` is called by the calling thread (and no other) about every kPollInterval while
+// the fill runs; when it returns true the threads stop taking work and fill() returns false.
 bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, void* out,
           const std::function<bool()>& interrupted);
 
-inline constexpr uint64_t kPollElements = uint64_t{1} << 22;
+inline constexpr std::chrono::milliseconds kPollInterval{20};
 
 // Runs `body` on `nthreads` threads (OpenMP, or std::thread in a forked child) and waits.
 void run_parallel(int nthreads, const std::function<void()>& body);
