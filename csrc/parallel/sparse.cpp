@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "../simd/dispatch.hpp"
@@ -16,75 +17,138 @@ namespace {
 constexpr uint64_t kSparseBase = uint64_t{1} << 63;
 constexpr int kLineShift = 31;
 
-// Floyd's algorithm: draws `s` distinct positions of 0 .. n-1 for line `line`, setting bit
-// `bit` of chosen[pos] for each (chosen has n words and starts without that bit anywhere).
-// `words` is scratch for the 2 s Philox words of the draws.
-void floyd(const StreamKey& key, uint64_t line, uint64_t n, uint64_t s, int bit,
-           std::vector<uint32_t>& words, uint64_t* chosen) {
-    if (s == 0) return;
-    words.resize(size_t(2 * s));
-    const FillParams p{key, 0.0, 0.0, kSparseBase + (line << kLineShift)};
-    dispatch::active().lookup(Dist::raw, DType::u32)(p, 0, 2 * s, words.data());
-    const uint64_t flag = uint64_t{1} << bit;
-    for (uint64_t d = 0; d < s; ++d) {
-        const uint64_t v = uint64_t{words[2 * d]} | (uint64_t{words[2 * d + 1]} << 32);
-        const uint64_t j = n - s + d;
-        // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
-        const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
-        chosen[(chosen[t] & flag) ? j : t] |= flag;
-    }
-}
+// Per-thread scratch for Floyd's algorithm.
+struct Floyd {
+    std::vector<uint32_t> words;   // the 2 s Philox words of a line's draws
+    std::vector<uint64_t> member;  // n bits: positions chosen so far (cleared after each line)
+    std::vector<uint64_t> picks;   // the positions chosen, in order
 
-// Zeroes the elements of run[0 .. count) whose bit is set in `z` (bit k for element k).
-void zero_bits(char* run, uint64_t z, uint64_t count, size_t isz) {
+    // Draws `s` distinct positions of 0 .. n-1 for line `line` into `picks`.
+    void draw(const StreamKey& key, uint64_t line, uint64_t n, uint64_t s) {
+        picks.clear();
+        if (s == 0) return;
+        member.resize(size_t((n + 63) / 64));
+        words.resize(size_t(2 * s));
+        const FillParams p{key, 0.0, 0.0, kSparseBase + (line << kLineShift)};
+        dispatch::active().lookup(Dist::raw, DType::u32)(p, 0, 2 * s, words.data());
+        for (uint64_t d = 0; d < s; ++d) {
+            const uint64_t v = uint64_t{words[2 * d]} | (uint64_t{words[2 * d + 1]} << 32);
+            const uint64_t j = n - s + d;
+            // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
+            const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
+            const uint64_t pick = (member[t >> 6] >> (t & 63)) & 1 ? j : t;
+            member[pick >> 6] |= uint64_t{1} << (pick & 63);
+            picks.push_back(pick);
+        }
+        for (uint64_t q : picks) member[q >> 6] = 0;
+    }
+};
+
+// Zeroes the elements of run[0 .. count) whose bit is set in `z` (bit k for element k);
+// floating-point zero is all-zero bits in every output format.
+template <class T>
+void zero_bits_t(char* run, uint64_t z, uint64_t count) {
     const uint64_t all = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
     z &= all;
     if (z == all) {
-        std::memset(run, 0, count * isz);
+        std::memset(run, 0, count * sizeof(T));
         return;
     }
-    for (; z; z &= z - 1) std::memset(run + size_t(__builtin_ctzll(z)) * isz, 0, isz);
+    const T zero = 0;
+    for (; z; z &= z - 1) std::memcpy(run + size_t(__builtin_ctzll(z)) * sizeof(T), &zero, sizeof(T));
+}
+
+void zero_bits(char* run, uint64_t z, uint64_t count, size_t isz) {
+    switch (isz) {
+        case 2: zero_bits_t<uint16_t>(run, z, count); break;
+        case 4: zero_bits_t<uint32_t>(run, z, count); break;
+        default: zero_bits_t<uint64_t>(run, z, count); break;
+    }
 }
 
 }  // namespace
 
-void sparse_zero(const StreamKey& key, const SparseSpec& sp, void* out) {
-    const bool by_col = sp.axis == 0;                 // lines are columns
-    const uint64_t n = by_col ? sp.rows : sp.cols;    // positions per line
-    const uint64_t l0 = by_col ? sp.c0 : sp.r0, nl = by_col ? sp.nc : sp.nr;
-    if (nl == 0 || sp.nr == 0 || sp.nc == 0) return;
+// Zeroes the masked elements of one row segment: `word(c)` returns the mask bits of columns
+// c .. c+63 of the segment (bit k: column c + k drawn), `flip` turns drawn into zero bits.
+template <class Word>
+void mask_row(char* row, uint64_t count, size_t isz, uint64_t flip, const Word& word) {
+    for (uint64_t c = 0; c < count; c += 64)
+        zero_bits(row + c * isz, word(c) ^ flip, std::min<uint64_t>(64, count - c), isz);
+}
+
+bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
+                 const std::function<bool()>& interrupted) {
+    const RangeFn normal = dispatch::active().lookup(Dist::normal, dtype);
+    if (!normal) throw std::invalid_argument("dtype: not supported by sparse");
+    if (sp.nr == 0 || sp.nc == 0) return true;
     char* const base = static_cast<char*>(out);
-    const size_t isz = sp.itemsize;
-    const uint64_t flip = sp.sampled_are_zero ? 0 : ~uint64_t{0};
-    // Work units: 64 lines (columns) sharing one word per position, so that a row of the unit
-    // is one word and one contiguous run of the output; or one line (row).
-    const uint64_t per_unit = by_col ? 64 : 1;
-    const uint64_t units = (nl + per_unit - 1) / per_unit;
-    std::atomic<uint64_t> next{0};
-    auto work = [&] {
-        std::vector<uint32_t> words;
-        std::vector<uint64_t> chosen(static_cast<size_t>(n));
-        for (uint64_t u; (u = next.fetch_add(1)) < units;) {
-            std::fill(chosen.begin(), chosen.end(), 0);
-            const uint64_t first = u * per_unit, count = std::min(per_unit, nl - first);
-            if (by_col) {
-                for (uint64_t k = 0; k < count; ++k)
-                    floyd(key, l0 + first + k, n, sp.sampled, int(k), words, chosen.data());
-                for (uint64_t r = 0; r < sp.nr; ++r)
-                    zero_bits(base + (r * sp.nc + first) * isz, chosen[sp.r0 + r] ^ flip, count, isz);
-                continue;
-            }
-            floyd(key, l0 + first, n, sp.sampled, 0, words, chosen.data());
-            char* row = base + first * sp.nc * isz;
-            for (uint64_t c = 0; c < sp.nc; c += 64) {
-                const uint64_t len = std::min<uint64_t>(64, sp.nc - c);
-                uint64_t z = 0;
-                for (uint64_t k = 0; k < len; ++k) z |= (chosen[sp.c0 + c + k] & 1) << k;
-                zero_bits(row + c * isz, z ^ flip, len, isz);
-            }
+    const size_t isz = dtype_size(dtype);
+    const uint64_t flip = sp.sampled_are_zero ? 0 : ~uint64_t{0};  // drawn bit -> zero bit
+    const int nt_max = get_num_threads();
+    auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
+
+    if (sp.axis == 1) {
+        // Lines are rows: each row draws its positions, is generated, then masked in cache.
+        constexpr uint64_t kRowsPerPoll = 256;
+        for (uint64_t b = 0; b < sp.nr; b += kRowsPerPoll) {
+            if (b > 0 && interrupted && interrupted()) return false;
+            const uint64_t rows = std::min(kRowsPerPoll, sp.nr - b);
+            std::atomic<uint64_t> next{0};
+            run_parallel(team(rows), [&] {
+                Floyd scratch;
+                std::vector<uint64_t> bits(size_t((sp.cols + 63) / 64 + 1));  // +1: straddling reads
+                for (uint64_t r; (r = next.fetch_add(1)) < rows;) {
+                    const uint64_t gr = sp.r0 + b + r;
+                    scratch.draw(params.key, gr, sp.cols, sp.sampled);
+                    for (uint64_t q : scratch.picks) bits[q >> 6] |= uint64_t{1} << (q & 63);
+                    char* row = base + (b + r) * sp.nc * isz;
+                    normal(params, gr * sp.cols + sp.c0, sp.nc, row);
+                    mask_row(row, sp.nc, isz, flip, [&](uint64_t c) {  // 64 bits from column c0 + c
+                        const uint64_t g = sp.c0 + c, sh = g & 63;
+                        const uint64_t lo = bits[g >> 6] >> sh;
+                        return sh ? lo | (bits[(g >> 6) + 1] << (64 - sh)) : lo;
+                    });
+                    for (uint64_t q : scratch.picks) bits[q >> 6] = 0;
+                }
+            });
         }
-    };
-    run_parallel(int(std::min<uint64_t>(uint64_t(get_num_threads()), units)), work);
+        return true;
+    }
+
+    // Lines are columns, taken in strips of up to kStrip columns. First the strip's columns
+    // draw their positions into a row-major mask (one word per row per 64 columns; each group
+    // of 64 columns goes to one thread, so no word has two writers); then its rows are
+    // generated and masked. The mask takes nr * kStrip / 8 bytes at most.
+    constexpr uint64_t kStrip = 1024;
+    std::vector<uint64_t> mask;
+    for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += kStrip) {
+        if (cs > sp.c0 && interrupted && interrupted()) return false;
+        const uint64_t ce = std::min(cs + kStrip, sp.c0 + sp.nc);
+        const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
+        mask.assign(size_t(sp.nr * wpr), 0);
+        std::atomic<uint64_t> next{0};
+        run_parallel(team(wpr), [&] {
+            Floyd scratch;
+            for (uint64_t w; (w = next.fetch_add(1)) < wpr;) {
+                const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
+                for (uint64_t c = first; c < last; ++c) {
+                    scratch.draw(params.key, c, sp.rows, sp.sampled);
+                    const uint64_t bit = uint64_t{1} << (c - first);
+                    for (uint64_t q : scratch.picks)
+                        if (q >= sp.r0 && q < sp.r0 + sp.nr) mask[size_t((q - sp.r0) * wpr + w)] |= bit;
+                }
+            }
+        });
+        std::atomic<uint64_t> row_next{0};
+        run_parallel(team(sp.nr), [&] {
+            for (uint64_t r; (r = row_next.fetch_add(1)) < sp.nr;) {
+                char* row = base + (r * sp.nc + (cs - sp.c0)) * isz;
+                normal(params, (sp.r0 + r) * sp.cols + cs, ce - cs, row);
+                mask_row(row, ce - cs, isz, flip, [&](uint64_t c) { return mask[size_t(r * wpr + c / 64)]; });
+            }
+        });
+    }
+    return true;
 }
 
 }  // namespace weightfill

@@ -1,8 +1,8 @@
-// Sparse masks (stream-spec 3.8): for each line of a 2-D tensor, the positions that stay
-// non-zero are chosen by Floyd's algorithm from draws in the reserved counter range, and the
-// other positions of an already filled region are set to zero.
+// Sparse matrices (stream-spec 3.8): normal values with, for each line of the 2-D tensor, the
+// positions drawn by Floyd's algorithm (from the reserved counter range) set to zero or kept.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "../engine.hpp"
 
@@ -14,10 +14,12 @@ struct SparseSpec {
     uint64_t sampled;           // positions drawn per line by Floyd's algorithm
     bool sampled_are_zero;      // the drawn positions become zero (else they are the kept ones)
     uint64_t r0, nr, c0, nc;    // region: rows r0 .. r0+nr-1, columns c0 .. c0+nc-1
-    size_t itemsize;            // bytes per element of out (zero is all-zero bits for floats)
 };
 
-// Zeroes the masked positions of `out` (the region, C order).
-void sparse_zero(const StreamKey& key, const SparseSpec& spec, void* out);
+// Fills `out` (the region, C order, `dtype`) with normal(0, std) values (`params`: a = 0,
+// b = std) and zeroes the masked positions, each row right after it is generated, while it is
+// still in cache. Returns false if `interrupted` (polled by the calling thread) said stop.
+bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& spec, void* out,
+                 const std::function<bool()>& interrupted);
 
 }  // namespace weightfill

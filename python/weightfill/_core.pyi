@@ -38,9 +38,11 @@ def fill(
     out: Any,
     extra: list[float] = ...,
 ) -> None: ...
-def sparse_zero(
+def sparse(
     seed: int,
     stream: int,
+    std: float,
+    dtype: DType,
     rows: int,
     cols: int,
     axis: int,

@@ -55,14 +55,14 @@ def fill(
                list(shape), list(start), list(length), out, list(extra))
 
 
-def sparse_zero(seed: int, stream: int, shape: tuple[int, ...], axis: int, sampled: int,
-                sampled_are_zero: bool, start: tuple[int, ...], length: tuple[int, ...],
-                out: np.ndarray) -> None:
-    """Zeroes the masked positions of the filled region ``out`` (stream-spec 3.8)."""
-    if out.dtype.itemsize == 2:
+def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int, ...],
+           axis: int, sampled: int, sampled_are_zero: bool, start: tuple[int, ...],
+           length: tuple[int, ...], out: np.ndarray) -> None:
+    """Fills the region ``out`` of a sparse matrix (stream-spec 3.8)."""
+    if dtype.itemsize == 2:
         out = out.view(np.uint16)
-    _core.sparse_zero(seed, stream, shape[0], shape[1], axis, sampled, sampled_are_zero,
-                      start[0], length[0], start[1], length[1], out)
+    _core.sparse(seed, stream, std, _DTYPE_CODES[dtype], shape[0], shape[1], axis, sampled,
+                 sampled_are_zero, start[0], length[0], start[1], length[1], out)
 
 
 set_num_threads = _core.set_num_threads

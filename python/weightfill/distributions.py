@@ -323,11 +323,10 @@ def sparse(
         raise ValueError(f"std must be >= 0, got {sd}")
     if 6.6605 * sd > float(finfo(tgt.dtype).max):
         raise ValueError(f"std={sd}: values up to 6.6605 std overflow {tgt.dtype}")
-    _fill(_engine.Dist.normal, tgt, 0.0, sd, s, t)
     # Draw whichever of the zeros and the kept positions is fewer.
     sampled_are_zero = zeros <= n - zeros
-    _engine.sparse_zero(s, t, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
-                        sampled_are_zero, tgt.start, tgt.length, tgt.out)
+    _engine.sparse(s, t, sd, tgt.dtype, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
+                   sampled_are_zero, tgt.start, tgt.length, tgt.out)
     return tgt.result  # type: ignore[no-any-return]
 
 
