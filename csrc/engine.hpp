@@ -28,10 +28,14 @@ struct FillParams {
 
 // Fills out[0 .. n) with elements first .. first + n - 1 of the stream (global flat indices).
 using RangeFn = void (*)(const FillParams&, uint64_t first, uint64_t n, void* out);
+// Fills out[i] with element index[i] of the stream, for i in 0 .. n-1 (any indices, any order):
+// the same values as a range fill, for scattered elements such as a sparse matrix's kept ones.
+using GatherFn = void (*)(const FillParams&, const uint64_t* index, uint64_t n, void* out);
 
 struct KernelTable {
     const char* name;
     RangeFn fn[kNumDists][kNumDTypes];  // nullptr where a distribution lacks a dtype
+    GatherFn gather_normal[kNumDTypes];
 
     RangeFn lookup(Dist d, DType t) const { return fn[int(d)][int(t)]; }
 };

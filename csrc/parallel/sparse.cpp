@@ -76,12 +76,121 @@ void mask_row(char* row, uint64_t count, size_t isz, uint64_t flip, const Word& 
         zero_bits(row + c * isz, word(c) ^ flip, std::min<uint64_t>(64, count - c), isz);
 }
 
+// dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).
+template <class T>
+void scatter_t(char* dst, const uint64_t* pos, uint64_t n, const char* values) {
+    T* d = reinterpret_cast<T*>(dst);
+    const T* v = reinterpret_cast<const T*>(values);
+    for (uint64_t i = 0; i < n; ++i) d[pos[i]] = v[i];
+}
+void scatter(char* dst, const uint64_t* pos, uint64_t n, const char* values, size_t isz) {
+    switch (isz) {
+        case 2: scatter_t<uint16_t>(dst, pos, n, values); break;
+        case 4: scatter_t<uint32_t>(dst, pos, n, values); break;
+        default: scatter_t<uint64_t>(dst, pos, n, values); break;
+    }
+}
+
+// Kept-only path, for when few positions are kept (the drawn ones): the region is zeroed and
+// only the kept elements are generated, by the gather kernel, then written in row order.
+bool sparse_fill_kept(const FillParams& params, DType dtype, const SparseSpec& sp, char* base,
+                      const std::function<bool()>& interrupted) {
+    const GatherFn gather = dispatch::active().gather_normal[int(dtype)];
+    const size_t isz = dtype_size(dtype);
+    const int nt_max = get_num_threads();
+    auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
+
+    if (sp.axis == 1) {
+        constexpr uint64_t kRowsPerPoll = 1024;
+        for (uint64_t b = 0; b < sp.nr; b += kRowsPerPoll) {
+            if (b > 0 && interrupted && interrupted()) return false;
+            const uint64_t rows = std::min(kRowsPerPoll, sp.nr - b);
+            std::atomic<uint64_t> next{0};
+            run_parallel(team(rows), [&] {
+                Floyd scratch;
+                std::vector<uint64_t> index, pos;
+                std::vector<uint64_t> values;  // 8-byte aligned storage for any item size
+                for (uint64_t r; (r = next.fetch_add(1)) < rows;) {
+                    const uint64_t gr = sp.r0 + b + r;
+                    scratch.draw(params.key, gr, sp.cols, sp.sampled);
+                    index.clear();
+                    pos.clear();
+                    for (uint64_t q : scratch.picks)
+                        if (q >= sp.c0 && q < sp.c0 + sp.nc) {
+                            index.push_back(gr * sp.cols + q);
+                            pos.push_back(q - sp.c0);
+                        }
+                    values.resize(index.size());
+                    gather(params, index.data(), index.size(), values.data());
+                    char* row = base + (b + r) * sp.nc * isz;
+                    std::memset(row, 0, sp.nc * isz);
+                    scatter(row, pos.data(), pos.size(), reinterpret_cast<const char*>(values.data()), isz);
+                }
+            });
+        }
+        return true;
+    }
+
+    // Lines are columns: per strip of columns, the kept (row, column) pairs are drawn per group
+    // of 64 columns, bucketed by row (counting sort), then each thread takes whole rows: zero
+    // the row's strip segment, gather its kept values, write them.
+    constexpr uint64_t kStrip = 4096;
+    for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += kStrip) {
+        if (cs > sp.c0 && interrupted && interrupted()) return false;
+        const uint64_t ce = std::min(cs + kStrip, sp.c0 + sp.nc), groups = (ce - cs + 63) / 64;
+        std::vector<std::vector<uint64_t>> found(static_cast<size_t>(groups));  // (row << 32) | column offset
+        std::atomic<uint64_t> next{0};
+        run_parallel(team(groups), [&] {
+            Floyd scratch;
+            for (uint64_t g; (g = next.fetch_add(1)) < groups;) {
+                const uint64_t first = cs + 64 * g, last = std::min(first + 64, ce);
+                for (uint64_t c = first; c < last; ++c) {
+                    scratch.draw(params.key, c, sp.rows, sp.sampled);
+                    for (uint64_t q : scratch.picks)
+                        if (q >= sp.r0 && q < sp.r0 + sp.nr) found[g].push_back(((q - sp.r0) << 32) | (c - cs));
+                }
+            }
+        });
+        std::vector<uint64_t> start(size_t(sp.nr + 1), 0);
+        for (const auto& f : found)
+            for (uint64_t key : f) ++start[size_t((key >> 32) + 1)];
+        for (size_t r = 0; r < sp.nr; ++r) start[r + 1] += start[r];
+        std::vector<uint64_t> cols(static_cast<size_t>(start[sp.nr]));
+        {
+            std::vector<uint64_t> fill_at(start.begin(), start.end() - 1);
+            for (const auto& f : found)
+                for (uint64_t key : f) cols[size_t(fill_at[size_t(key >> 32)]++)] = key & 0xFFFFFFFFu;
+        }
+        found.clear();
+        std::atomic<uint64_t> row_next{0};
+        run_parallel(team(sp.nr), [&] {
+            std::vector<uint64_t> index, values;
+            for (uint64_t r; (r = row_next.fetch_add(1)) < sp.nr;) {
+                char* row = base + (r * sp.nc + (cs - sp.c0)) * isz;
+                std::memset(row, 0, (ce - cs) * isz);
+                const uint64_t b = start[size_t(r)], e = start[size_t(r + 1)];
+                index.resize(size_t(e - b));
+                for (uint64_t i = b; i < e; ++i) index[size_t(i - b)] = (sp.r0 + r) * sp.cols + cs + cols[size_t(i)];
+                values.resize(index.size());
+                gather(params, index.data(), index.size(), values.data());
+                scatter(row, cols.data() + b, e - b, reinterpret_cast<const char*>(values.data()), isz);
+            }
+        });
+    }
+    return true;
+}
+
 bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
                  const std::function<bool()>& interrupted) {
     const RangeFn normal = dispatch::active().lookup(Dist::normal, dtype);
     if (!normal) throw std::invalid_argument("dtype: not supported by sparse");
     if (sp.nr == 0 || sp.nc == 0) return true;
     char* const base = static_cast<char*>(out);
+    // When at most a quarter of each line is kept, generating only the kept elements (4 times
+    // the cost per element of a range fill) beats generating everything; the values are the
+    // same either way.
+    const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;
+    if (!sp.sampled_are_zero && 4 * sp.sampled <= n) return sparse_fill_kept(params, dtype, sp, base, interrupted);
     const size_t isz = dtype_size(dtype);
     const uint64_t flip = sp.sampled_are_zero ? 0 : ~uint64_t{0};  // drawn bit -> zero bit
     const int nt_max = get_num_threads();

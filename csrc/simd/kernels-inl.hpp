@@ -44,7 +44,12 @@ struct Philox {
             carry_path(j0, x0, x1, x2, x3);
             return;
         }
-        U a0 = O::iota_plus(lo), a1 = O::set1(static_cast<uint32_t>(j0 >> 32)), a2 = c2, a3 = c3;
+        rounds(O::iota_plus(lo), O::set1(static_cast<uint32_t>(j0 >> 32)), x0, x1, x2, x3);
+    }
+
+    // Lane l computes block (c1[l] << 32) | c0[l]: any blocks, in any order.
+    void rounds(U a0, U a1, U& x0, U& x1, U& x2, U& x3) const {
+        U a2 = c2, a3 = c3;
         for (int r = 0; r < kPhiloxRounds; ++r) {
             U hi0, lo0, hi1, lo1;
             O::mulhilo(a0, kPhiloxM0, hi0, lo0);
@@ -590,9 +595,35 @@ template <class O> using NormalBF16 = Narrow<O, NormalF32, true>;
 template <class O> using TruncatedNormalF16 = Narrow<O, TruncatedNormalF32, false>;
 template <class O> using TruncatedNormalBF16 = Narrow<O, TruncatedNormalF32, true>;
 
+// Elements at arbitrary global indices: each lane computes its element's block, the transform
+// turns the L blocks into L * kEPB values, and each lane keeps the one of its element. Costs
+// kEPB times a range fill per element, so it pays off when few elements of a range are needed.
+template <class O, template <class> class Tr>
+void fill_at(const FillParams& p, const uint64_t* index, uint64_t n, void* out_v) {
+    using X = Tr<O>;
+    using T = typename X::T;
+    const X tr(p);
+    const Philox<O> philox(p.key);
+    T* out = static_cast<T*>(out_v);
+    alignas(64) uint32_t lo[O::L], hi[O::L];
+    alignas(64) T tmp[O::L * X::kEPB];
+    for (uint64_t i = 0; i < n; i += O::L) {
+        const uint64_t m = (n - i < uint64_t(O::L)) ? n - i : uint64_t(O::L);
+        for (int l = 0; l < O::L; ++l) {
+            const uint64_t j = p.block_base + index[i + (uint64_t(l) < m ? uint64_t(l) : 0)] / X::kEPB;
+            lo[l] = static_cast<uint32_t>(j);
+            hi[l] = static_cast<uint32_t>(j >> 32);
+        }
+        typename O::U x0, x1, x2, x3;
+        philox.rounds(O::loadu(lo), O::loadu(hi), x0, x1, x2, x3);
+        tr(x0, x1, x2, x3, tmp);
+        for (uint64_t l = 0; l < m; ++l) out[i + l] = tmp[l * X::kEPB + index[i + l] % X::kEPB];
+    }
+}
+
 template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}};
+    KernelTable t{name, {}, {}};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
@@ -607,6 +638,10 @@ KernelTable make_table(const char* name) {
     set(Dist::truncated_normal, DType::f64, &fill_range<O, TruncatedNormalF64>);
     set(Dist::truncated_normal, DType::f16, &fill_range<O, TruncatedNormalF16>);
     set(Dist::truncated_normal, DType::bf16, &fill_range<O, TruncatedNormalBF16>);
+    t.gather_normal[int(DType::f32)] = &fill_at<O, NormalF32>;
+    t.gather_normal[int(DType::f64)] = &fill_at<O, NormalF64>;
+    t.gather_normal[int(DType::f16)] = &fill_at<O, NormalF16>;
+    t.gather_normal[int(DType::bf16)] = &fill_at<O, NormalBF16>;
     return t;
 }
 
