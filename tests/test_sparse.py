@@ -126,3 +126,35 @@ def test_out_and_torch_count_rule():
 def test_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):
         wf.sparse(seed=1, **kw)
+
+
+def _floyd_reference(seed, stream, line, n, s):
+    """stream-spec 3.8 written out independently: Floyd's algorithm on the reserved blocks."""
+    from reference import raw_words
+
+    words = raw_words(seed, stream, 4 * ((1 << 63) + line * (1 << 31)), 2 * s).astype(object)
+    chosen = set()
+    for d in range(s):
+        v = int(words[2 * d]) | (int(words[2 * d + 1]) << 32)
+        j = n - s + d
+        t = (v * (j + 1)) >> 64
+        chosen.add(j if t in chosen else t)
+    return chosen
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("sparsity,nonzeros", [(0.2, None), (0.6, None), (None, 3), (None, 12)])
+def test_positions_follow_the_specification(axis, sparsity, nonzeros, each_isa):
+    shape = (70, 90)
+    seed, stream = 11, 5
+    a = wf.sparse(shape, sparsity, nonzeros=nonzeros, axis=axis, seed=seed, stream=stream)
+    n, lines = shape[axis], shape[1 - axis]
+    z = math.ceil(sparsity * n) if sparsity is not None else n - nonzeros
+    s = min(z, n - z)
+    expect_zero = np.zeros(shape, bool)
+    for line in range(lines):
+        chosen = _floyd_reference(seed, stream, line, n, s)
+        zero_pos = chosen if z <= n - z else set(range(n)) - chosen
+        for p in zero_pos:
+            expect_zero[(p, line) if axis == 0 else (line, p)] = True
+    np.testing.assert_array_equal(a == 0, expect_zero)

@@ -66,24 +66,14 @@ void zero_bits(char* run, uint64_t z, uint64_t count, size_t isz) {
     }
 }
 
-}  // namespace
-
-// Zeroes the masked elements of one row segment: `word(c)` returns the mask bits of columns
-// c .. c+63 of the segment (bit k: column c + k drawn), `flip` turns drawn into zero bits.
-template <class Word>
-void mask_row(char* row, uint64_t count, size_t isz, uint64_t flip, const Word& word) {
-    for (uint64_t c = 0; c < count; c += 64)
-        zero_bits(row + c * isz, word(c) ^ flip, std::min<uint64_t>(64, count - c), isz);
-}
-
 // dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).
 template <class T>
-void scatter_t(char* dst, const uint64_t* pos, uint64_t n, const char* values) {
+void scatter_t(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values) {
     T* d = reinterpret_cast<T*>(dst);
     const T* v = reinterpret_cast<const T*>(values);
     for (uint64_t i = 0; i < n; ++i) d[pos[i]] = v[i];
 }
-void scatter(char* dst, const uint64_t* pos, uint64_t n, const char* values, size_t isz) {
+void scatter(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values, size_t isz) {
     switch (isz) {
         case 2: scatter_t<uint16_t>(dst, pos, n, values); break;
         case 4: scatter_t<uint32_t>(dst, pos, n, values); break;
@@ -91,113 +81,64 @@ void scatter(char* dst, const uint64_t* pos, uint64_t n, const char* values, siz
     }
 }
 
-// Kept-only path, for when few positions are kept (the drawn ones): the region is zeroed and
-// only the kept elements are generated, by the gather kernel, then written in row order.
-bool sparse_fill_kept(const FillParams& params, DType dtype, const SparseSpec& sp, char* base,
-                      const std::function<bool()>& interrupted) {
-    const GatherFn gather = dispatch::active().gather_normal[int(dtype)];
-    const size_t isz = dtype_size(dtype);
-    const int nt_max = get_num_threads();
-    auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
+// Produces one row segment of the region from its drawn bits.
+struct RowWriter {
+    const FillParams& params;
+    RangeFn normal;
+    GatherFn gather;
+    size_t isz;
+    bool kept_only;  // the drawn bits are the kept elements, and few: generate only those
+    uint64_t flip;   // otherwise: turns drawn bits into zero bits
+    std::vector<uint64_t> index, pos, values;  // kept-only scratch (values: any item size)
 
-    if (sp.axis == 1) {
-        constexpr uint64_t kRowsPerPoll = 1024;
-        for (uint64_t b = 0; b < sp.nr; b += kRowsPerPoll) {
-            if (b > 0 && interrupted && interrupted()) return false;
-            const uint64_t rows = std::min(kRowsPerPoll, sp.nr - b);
-            std::atomic<uint64_t> next{0};
-            run_parallel(team(rows), [&] {
-                Floyd scratch;
-                std::vector<uint64_t> index, pos;
-                std::vector<uint64_t> values;  // 8-byte aligned storage for any item size
-                for (uint64_t r; (r = next.fetch_add(1)) < rows;) {
-                    const uint64_t gr = sp.r0 + b + r;
-                    scratch.draw(params.key, gr, sp.cols, sp.sampled);
-                    index.clear();
-                    pos.clear();
-                    for (uint64_t q : scratch.picks)
-                        if (q >= sp.c0 && q < sp.c0 + sp.nc) {
-                            index.push_back(gr * sp.cols + q);
-                            pos.push_back(q - sp.c0);
-                        }
-                    values.resize(index.size());
-                    gather(params, index.data(), index.size(), values.data());
-                    char* row = base + (b + r) * sp.nc * isz;
-                    std::memset(row, 0, sp.nc * isz);
-                    scatter(row, pos.data(), pos.size(), reinterpret_cast<const char*>(values.data()), isz);
-                }
-            });
+    // row[0 .. count) holds elements g0 .. g0+count-1; word(c) gives the drawn bits of
+    // elements c .. c+63 of the segment (bit k: element c + k).
+    template <class Word>
+    void write(char* row, uint64_t g0, uint64_t count, const Word& word) {
+        if (!kept_only) {
+            normal(params, g0, count, row);
+            for (uint64_t c = 0; c < count; c += 64)
+                zero_bits(row + c * isz, word(c) ^ flip, std::min<uint64_t>(64, count - c), isz);
+            return;
         }
-        return true;
+        // Generating a single element costs about four times its share of a range fill, so
+        // when at most a quarter of the row is kept this is the cheaper way to the same bits.
+        std::memset(row, 0, count * isz);
+        index.clear();
+        pos.clear();
+        for (uint64_t c = 0; c < count; c += 64) {
+            const uint64_t len = std::min<uint64_t>(64, count - c);
+            for (uint64_t w = word(c) & (len == 64 ? ~uint64_t{0} : (uint64_t{1} << len) - 1); w; w &= w - 1) {
+                const uint64_t k = c + uint64_t(__builtin_ctzll(w));
+                pos.push_back(k);
+                index.push_back(g0 + k);
+            }
+        }
+        values.resize(index.size());
+        gather(params, index.data(), index.size(), values.data());
+        scatter(row, pos.data(), pos.size(), values.data(), isz);
     }
+};
 
-    // Lines are columns: per strip of columns, the kept (row, column) pairs are drawn per group
-    // of 64 columns, bucketed by row (counting sort), then each thread takes whole rows: zero
-    // the row's strip segment, gather its kept values, write them.
-    constexpr uint64_t kStrip = 4096;
-    for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += kStrip) {
-        if (cs > sp.c0 && interrupted && interrupted()) return false;
-        const uint64_t ce = std::min(cs + kStrip, sp.c0 + sp.nc), groups = (ce - cs + 63) / 64;
-        std::vector<std::vector<uint64_t>> found(static_cast<size_t>(groups));  // (row << 32) | column offset
-        std::atomic<uint64_t> next{0};
-        run_parallel(team(groups), [&] {
-            Floyd scratch;
-            for (uint64_t g; (g = next.fetch_add(1)) < groups;) {
-                const uint64_t first = cs + 64 * g, last = std::min(first + 64, ce);
-                for (uint64_t c = first; c < last; ++c) {
-                    scratch.draw(params.key, c, sp.rows, sp.sampled);
-                    for (uint64_t q : scratch.picks)
-                        if (q >= sp.r0 && q < sp.r0 + sp.nr) found[g].push_back(((q - sp.r0) << 32) | (c - cs));
-                }
-            }
-        });
-        std::vector<uint64_t> start(size_t(sp.nr + 1), 0);
-        for (const auto& f : found)
-            for (uint64_t key : f) ++start[size_t((key >> 32) + 1)];
-        for (size_t r = 0; r < sp.nr; ++r) start[r + 1] += start[r];
-        std::vector<uint64_t> cols(static_cast<size_t>(start[sp.nr]));
-        {
-            std::vector<uint64_t> fill_at(start.begin(), start.end() - 1);
-            for (const auto& f : found)
-                for (uint64_t key : f) cols[size_t(fill_at[size_t(key >> 32)]++)] = key & 0xFFFFFFFFu;
-        }
-        found.clear();
-        std::atomic<uint64_t> row_next{0};
-        run_parallel(team(sp.nr), [&] {
-            std::vector<uint64_t> index, values;
-            for (uint64_t r; (r = row_next.fetch_add(1)) < sp.nr;) {
-                char* row = base + (r * sp.nc + (cs - sp.c0)) * isz;
-                std::memset(row, 0, (ce - cs) * isz);
-                const uint64_t b = start[size_t(r)], e = start[size_t(r + 1)];
-                index.resize(size_t(e - b));
-                for (uint64_t i = b; i < e; ++i) index[size_t(i - b)] = (sp.r0 + r) * sp.cols + cs + cols[size_t(i)];
-                values.resize(index.size());
-                gather(params, index.data(), index.size(), values.data());
-                scatter(row, cols.data() + b, e - b, reinterpret_cast<const char*>(values.data()), isz);
-            }
-        });
-    }
-    return true;
-}
+}  // namespace
 
 bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
                  const std::function<bool()>& interrupted) {
-    const RangeFn normal = dispatch::active().lookup(Dist::normal, dtype);
+    const KernelTable& table = dispatch::active();
+    const RangeFn normal = table.lookup(Dist::normal, dtype);
     if (!normal) throw std::invalid_argument("dtype: not supported by sparse");
     if (sp.nr == 0 || sp.nc == 0) return true;
     char* const base = static_cast<char*>(out);
-    // When at most a quarter of each line is kept, generating only the kept elements (4 times
-    // the cost per element of a range fill) beats generating everything; the values are the
-    // same either way.
-    const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;
-    if (!sp.sampled_are_zero && 4 * sp.sampled <= n) return sparse_fill_kept(params, dtype, sp, base, interrupted);
     const size_t isz = dtype_size(dtype);
-    const uint64_t flip = sp.sampled_are_zero ? 0 : ~uint64_t{0};  // drawn bit -> zero bit
+    const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;  // positions per line
+    const bool kept_only = !sp.sampled_are_zero && 4 * sp.sampled <= n;
+    const RowWriter proto{params, normal, table.gather_normal[int(dtype)], isz, kept_only,
+                          sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}};
     const int nt_max = get_num_threads();
     auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
 
     if (sp.axis == 1) {
-        // Lines are rows: each row draws its positions, is generated, then masked in cache.
+        // Lines are rows: each row draws its own positions, then is written.
         constexpr uint64_t kRowsPerPoll = 256;
         for (uint64_t b = 0; b < sp.nr; b += kRowsPerPoll) {
             if (b > 0 && interrupted && interrupted()) return false;
@@ -205,15 +146,14 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
             std::atomic<uint64_t> next{0};
             run_parallel(team(rows), [&] {
                 Floyd scratch;
+                RowWriter writer = proto;
                 std::vector<uint64_t> bits(size_t((sp.cols + 63) / 64 + 1));  // +1: straddling reads
                 for (uint64_t r; (r = next.fetch_add(1)) < rows;) {
                     const uint64_t gr = sp.r0 + b + r;
                     scratch.draw(params.key, gr, sp.cols, sp.sampled);
                     for (uint64_t q : scratch.picks) bits[q >> 6] |= uint64_t{1} << (q & 63);
-                    char* row = base + (b + r) * sp.nc * isz;
-                    normal(params, gr * sp.cols + sp.c0, sp.nc, row);
-                    mask_row(row, sp.nc, isz, flip, [&](uint64_t c) {  // 64 bits from column c0 + c
-                        const uint64_t g = sp.c0 + c, sh = g & 63;
+                    writer.write(base + (b + r) * sp.nc * isz, gr * sp.cols + sp.c0, sp.nc, [&](uint64_t c) {
+                        const uint64_t g = sp.c0 + c, sh = g & 63;  // 64 bits from column g
                         const uint64_t lo = bits[g >> 6] >> sh;
                         return sh ? lo | (bits[(g >> 6) + 1] << (64 - sh)) : lo;
                     });
@@ -226,8 +166,8 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
 
     // Lines are columns, taken in strips of up to kStrip columns. First the strip's columns
     // draw their positions into a row-major mask (one word per row per 64 columns; each group
-    // of 64 columns goes to one thread, so no word has two writers); then its rows are
-    // generated and masked. The mask takes nr * kStrip / 8 bytes at most.
+    // of 64 columns goes to one thread, so no word has two writers); then its rows are written.
+    // The mask takes nr * kStrip / 8 bytes at most.
     constexpr uint64_t kStrip = 1024;
     std::vector<uint64_t> mask;
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += kStrip) {
@@ -250,11 +190,10 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         });
         std::atomic<uint64_t> row_next{0};
         run_parallel(team(sp.nr), [&] {
-            for (uint64_t r; (r = row_next.fetch_add(1)) < sp.nr;) {
-                char* row = base + (r * sp.nc + (cs - sp.c0)) * isz;
-                normal(params, (sp.r0 + r) * sp.cols + cs, ce - cs, row);
-                mask_row(row, ce - cs, isz, flip, [&](uint64_t c) { return mask[size_t(r * wpr + c / 64)]; });
-            }
+            RowWriter writer = proto;
+            for (uint64_t r; (r = row_next.fetch_add(1)) < sp.nr;)
+                writer.write(base + (r * sp.nc + (cs - sp.c0)) * isz, (sp.r0 + r) * sp.cols + cs, ce - cs,
+                             [&](uint64_t c) { return mask[size_t(r * wpr + c / 64)]; });
         });
     }
     return true;
