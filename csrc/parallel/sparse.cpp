@@ -81,6 +81,19 @@ void scatter(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values,
     }
 }
 
+// Transposes a 64 x 64 bit matrix in place: afterwards bit k of a[i] is what bit i of a[k] was.
+// Six rounds of block swaps (32 x 32, then 16 x 16, ... 1 x 1).
+void transpose64(uint64_t a[64]) {
+    uint64_t m = 0x00000000FFFFFFFFull;
+    for (int j = 32; j != 0; j >>= 1, m ^= m << j) {
+        for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+            const uint64_t t = ((a[k] >> j) ^ a[k | j]) & m;
+            a[k] ^= t << j;
+            a[k | j] ^= t;
+        }
+    }
+}
+
 // Produces one row segment of the region from its drawn bits.
 struct RowWriter {
     const FillParams& params;
@@ -177,14 +190,27 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         mask.assign(size_t(sp.nr * wpr), 0);
         std::atomic<uint64_t> next{0};
         run_parallel(team(wpr), [&] {
+            // A group of 64 columns draws into 64 column bitmaps (n bits each, cache-resident),
+            // which 64 x 64 bit transposes turn into the rows' mask words.
             Floyd scratch;
+            const uint64_t nwords = (sp.rows + 63) / 64;
+            std::vector<uint64_t> colbits(size_t(64 * nwords));
+            uint64_t block[64];
             for (uint64_t w; (w = next.fetch_add(1)) < wpr;) {
                 const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
+                std::fill(colbits.begin(), colbits.end(), 0);
                 for (uint64_t c = first; c < last; ++c) {
                     scratch.draw(params.key, c, sp.rows, sp.sampled);
-                    const uint64_t bit = uint64_t{1} << (c - first);
-                    for (uint64_t q : scratch.picks)
-                        if (q >= sp.r0 && q < sp.r0 + sp.nr) mask[size_t((q - sp.r0) * wpr + w)] |= bit;
+                    uint64_t* bits = colbits.data() + (c - first) * nwords;
+                    for (uint64_t q : scratch.picks) bits[q >> 6] |= uint64_t{1} << (q & 63);
+                }
+                for (uint64_t b = sp.r0 / 64; b * 64 < sp.r0 + sp.nr; ++b) {
+                    for (int k = 0; k < 64; ++k) block[k] = colbits[size_t(uint64_t(k) * nwords + b)];
+                    transpose64(block);  // block[i]: columns of row 64 b + i
+                    for (uint64_t i = 0; i < 64; ++i) {
+                        const uint64_t row = 64 * b + i;
+                        if (row >= sp.r0 && row < sp.r0 + sp.nr) mask[size_t((row - sp.r0) * wpr + w)] = block[i];
+                    }
                 }
             }
         });
