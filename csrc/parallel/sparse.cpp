@@ -31,14 +31,17 @@ struct Floyd {
         words.resize(size_t(2 * s));
         const FillParams p{key, 0.0, 0.0, kSparseBase + (line << kLineShift)};
         dispatch::active().lookup(Dist::raw, DType::u32)(p, 0, 2 * s, words.data());
+        picks.resize(size_t(s));
         for (uint64_t d = 0; d < s; ++d) {
             const uint64_t v = uint64_t{words[2 * d]} | (uint64_t{words[2 * d + 1]} << 32);
             const uint64_t j = n - s + d;
             // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
             const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
-            const uint64_t pick = (member[t >> 6] >> (t & 63)) & 1 ? j : t;
+            // j if t is taken, else t; branch-free, as a taken t is unpredictable for large s.
+            const uint64_t hit = (member[t >> 6] >> (t & 63)) & 1;
+            const uint64_t pick = t ^ ((t ^ j) & (0 - hit));
             member[pick >> 6] |= uint64_t{1} << (pick & 63);
-            picks.push_back(pick);
+            picks[size_t(d)] = pick;
         }
         for (uint64_t q : picks) member[q >> 6] = 0;
     }
