@@ -496,9 +496,10 @@ struct TruncatedNormalF32 {
     TruncCore64<O> c64;
     explicit TruncatedNormalF32(const FillParams& p) : f32_core(p.extra[0] != 0.0), c32(p), c64(p) {}
     typename O::F value32(U w) const {
-        // u = (2 (w >> 9) + 1) 2^-24: 24 bits, exact, never 0 or 1, and 1 - u exact too.
-        const auto k = O::or32(O::template sll32<1>(O::template srl32<9>(w)), O::set1(1));
-        return c32(O::mulf(O::cvt_i32(k), O::setf(0x1p-24f)));
+        // u = (2 (w >> 9) + 1) 2^-24 = (w >> 9) 2^-23 + 2^-24: 24 bits, exact (so the fma does
+        // not round), never 0 or 1, and 1 - u exact too.
+        const auto k = O::cvt_i32(O::template srl32<9>(w));
+        return c32(O::fmaf_(k, O::setf(0x1p-23f), O::setf(0x1p-24f)));
     }
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
         if (f32_core) {
