@@ -17,9 +17,11 @@ float32 scratch array and a cast), torch in place on ``torch.from_numpy`` of the
 has no in-place form: its calls are jitted and allocate their result (``block_until_ready``).
 mkl_random returns float64 arrays, which are cast into the buffer. One warm-up call each, then
 rounds in which every contender runs once, in turn (interleaved, so drift and other load on
-the machine hit all of them alike); each contender's median. A contender whose warm-up shows it
-would need more than a few seconds in all gets fewer rounds (never fewer than 3 in the table),
-and the output says so.
+the machine hit all of them alike), each call after a 10 ms pause that lets the previous
+contender's spinning thread pool go to sleep; each contender's median. A contender whose
+warm-up shows it would need more than a few seconds in all gets fewer rounds (never fewer than
+3 in the table), and the output says so. The CPU time other processes used meanwhile (from
+/proc/stat) is reported with every result, and rows measured on a busy machine are flagged.
 
 torch, JAX, mkl_random and matplotlib are imported here, on demand, never by ``import
 weightfill``.
@@ -77,6 +79,7 @@ TABLE_BUDGET_S = 4.0  # seconds of timed calls per contender and case before rou
 # Pause before each timed call: thread pools (weightfill's and torch's OpenMP, JAX's, BLAS's)
 # spin for a while after a call, and would otherwise slow the next contender down.
 TABLE_SETTLE_S = 0.01
+BUSY_CORES = 0.1  # other processes' average use above which a row is flagged as noisy
 TARGETS_BUDGET_S = 12.0
 
 _MiB = 1 << 20
@@ -136,7 +139,6 @@ def time_interleaved(contenders: Sequence[Contender], repeats: int, *,
                     t0 = time.perf_counter()
                     c.fn()
                     c.times.append(time.perf_counter() - t0)
-            gc.collect()  # outside the timed calls: JAX's and mkl's freed results
             tick()
     finally:
         if was_enabled:
@@ -165,6 +167,42 @@ def _loadavg() -> Optional[list[float]]:
         return None
 
 
+class CpuMonitor:
+    """How much CPU other processes (and the hypervisor: steal) took while we measured, from
+    /proc/stat less this process's own CPU time. On a shared machine this says how far to
+    trust a number; on other systems it reports nothing."""
+
+    def __init__(self) -> None:
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> Optional[tuple[float, float, float, float]]:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        # user nice system idle iowait irq softirq steal ...
+        busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields)) / hz
+        steal = (fields[7] if len(fields) > 7 else 0) / hz
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return time.perf_counter(), busy, steal, own
+
+    def other_cores(self) -> Optional[dict[str, float]]:
+        """Average cores used by other processes, and stolen, since construction."""
+        end = self._snapshot()
+        if self.start is None or end is None:
+            return None
+        wall = end[0] - self.start[0]
+        if wall <= 0:
+            return None
+        other = (end[1] - self.start[1] - (end[3] - self.start[3])) / wall
+        return {"other_processes": round(max(other, 0.0), 3),
+                "steal": round((end[2] - self.start[2]) / wall, 3)}
+
+
 def machine_info(threads: int, peers: dict[str, Any]) -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -187,7 +225,6 @@ def machine_info(threads: int, peers: dict[str, Any]) -> dict[str, Any]:
         "threads": threads,
         "thread_backend": _engine.thread_backend(),
         "versions": versions,
-        "loadavg_start": _loadavg(),
     }
 
 
@@ -210,7 +247,7 @@ def load_peers(requested: Sequence[str], dtype: np.dtype) -> tuple[dict[str, Any
             elif key == "numpy-philox":
                 loaded[key] = np.random.Generator(np.random.Philox(1))
             elif key == "mkl_random":
-                import mkl_random
+                import mkl_random  # type: ignore[import-not-found,unused-ignore]
 
                 loaded[key] = mkl_random
             elif key == "torch":
@@ -221,7 +258,7 @@ def load_peers(requested: Sequence[str], dtype: np.dtype) -> tuple[dict[str, Any
                 import jax
 
                 jax.devices("cpu")
-                if dtype == np.float64 and not jax.config.jax_enable_x64:
+                if dtype == np.float64 and not getattr(jax.config, "jax_enable_x64", False):
                     skipped[key] = "float64 needs jax_enable_x64 (JAX would return float32)"
                     continue
                 loaded[key] = jax
@@ -313,7 +350,8 @@ def _reject_outside(gen: np.random.Generator, flat: np.ndarray, bound: float) ->
         bad = bad[np.abs(flat[bad]) > bound]
 
 
-def _numpy_fn(gen: np.random.Generator, op: Op, buf: np.ndarray) -> tuple[str, Callable[[], object], str]:
+def _numpy_fn(gen: np.random.Generator, op: Op,
+              buf: np.ndarray) -> tuple[str, Callable[[], object], str]:
     narrow = buf.dtype.itemsize == 2  # numpy draws float32 and float64 only
     x = np.empty(buf.shape, np.float32) if narrow else buf
     flat = x.reshape(-1)
@@ -417,7 +455,8 @@ def _buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buf
 
 
-def _contenders(op: Op, buf: np.ndarray, peers: dict[str, Any]) -> tuple[list[Contender], dict[str, str]]:
+def _contenders(op: Op, buf: np.ndarray,
+                peers: dict[str, Any]) -> tuple[list[Contender], dict[str, str]]:
     out: list[Contender] = []
     na: dict[str, str] = {}
     call, fn = _wf_fn(op, buf)
@@ -623,8 +662,10 @@ def _table_cases(cfg: Config, peers: dict[str, Any], progress: Progress) -> list
         buf = _buffer(op.shape, op.dtype)
         contenders, na = _contenders(op, buf, peers)
         progress.start(f"[{i + 1}/{len(ops)}] {op.title}", len(contenders) + cfg.repeats)
+        monitor = CpuMonitor()
         time_interleaved(contenders, cfg.repeats, budget=TABLE_BUDGET_S, floor=3,
                          settle=TABLE_SETTLE_S, tick=progress.tick)
+        other = monitor.other_cores()
         isz = op.dtype.itemsize
         by = {c.who: c for c in contenders}
         w, m = by["weightfill"], by["memfill"]
@@ -649,6 +690,7 @@ def _table_cases(cfg: Config, peers: dict[str, Any], progress: Progress) -> list
             "memfill": _measure(m, op.values, isz),
             "peers": peer_rows,
             "not_applicable": na,
+            "other_cpu": other,
         })
         del buf, contenders, by, w, m
         gc.collect()
@@ -688,7 +730,8 @@ TARGETS = (
 )
 
 
-def _target_pair(tg: Target, shape: tuple[int, ...], torch: Any) -> tuple[Contender, Contender, str]:
+def _target_pair(tg: Target, shape: tuple[int, ...],
+                 torch: Any) -> tuple[Contender, Contender, str]:
     """(weightfill, peer, note) for one target; both write float32 (bfloat16 for that one)
     into the same buffer."""
     import weightfill as wf
@@ -756,11 +799,16 @@ def _target_rows(cfg: Config, torch: Any, skipped: dict[str, str],
         # QR runs for seconds and its BLAS threads spin for a while after it: let them settle.
         settle = 0.25 if tg.name == "orthogonal" else TABLE_SETTLE_S
         progress.start(f"[{i + 1}/{len(TARGETS)}] target {tg.name} {shape}", 2 + cfg.repeats)
+        monitor = CpuMonitor()
         time_interleaved([w, p], cfg.repeats, budget=TARGETS_BUDGET_S, floor=1, settle=settle,
                          tick=progress.tick)
+        other = monitor.other_cores()
         ratio = p.median / w.median
-        row.update(weightfill=_measure(w, math.prod(shape), 4), peer=_measure(p, math.prod(shape), 4),
-                   ratio=ratio, met=bool(ratio >= tg.required), note=note)
+        isz = 2 if tg.name == "bfloat16_normal" else 4
+        row.update(weightfill=_measure(w, math.prod(shape), isz),
+                   peer=_measure(p, math.prod(shape), isz), ratio=ratio,
+                   met=bool(ratio >= tg.required), judged=not cfg.quick, note=note,
+                   other_cpu=other)
         results.append(row)
         del w, p
         gc.collect()
@@ -820,9 +868,9 @@ print(json.dumps({"before": before, "peak": peak, "nbytes": int(a.nbytes), "meth
 def memory_specs(n: int, shape2d: tuple[int, int], quick: bool) -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = [
         {"func": "random_raw", "dtype": None, "shape": [n], "kwargs": {}}]
-    for func, kwargs in (("uniform", {}), ("normal", {}), ("truncated_normal", {})):
+    for func in ("uniform", "normal", "truncated_normal"):
         for dt in DTYPES:
-            specs.append({"func": func, "dtype": dt, "shape": [n], "kwargs": kwargs})
+            specs.append({"func": func, "dtype": dt, "shape": [n], "kwargs": {}})
     for dt in DTYPES:
         specs.append({"func": "sparse", "dtype": dt, "shape": list(shape2d),
                       "kwargs": {"sparsity": 0.9}})
@@ -892,7 +940,7 @@ def _g(x: float) -> str:
 
 
 def _ms(t: float) -> str:
-    return f"{t * 1e3:.1f} ms" if t < 10 else f"{t:.1f} s"
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
 def _header(result: dict[str, Any]) -> list[str]:
@@ -903,15 +951,17 @@ def _header(result: dict[str, Any]) -> list[str]:
         f"weightfill {v['weightfill']} bench: {m['cpu']}, {m['cores']} cores, kernel {m['isa']}, "
         f"{m['threads']} threads ({m['thread_backend']})",
         f"numpy {v['numpy']}" + (f", {peers}" if peers else "") + f"; python {v['python']}",
-        f"median of {c['repeats']} timed calls after a warm-up, contenders interleaved; load "
-        f"average {_fmt_load(m.get('loadavg_start'))} at start, "
-        f"{_fmt_load(m.get('loadavg_end'))} at end",
+        f"median of {c['repeats']} timed calls after a warm-up, contenders interleaved; "
+        f"{_fmt_other(m.get('other_cpu'))}",
     ]
     return lines
 
 
-def _fmt_load(x: Optional[list[float]]) -> str:
-    return "n/a" if not x else f"{x[0]:.2f}"
+def _fmt_other(x: Optional[dict[str, float]]) -> str:
+    if not x:
+        return "other load unknown"
+    return (f"other processes used {x['other_processes']:.2f} cores on average meanwhile"
+            + (f", the hypervisor stole {x['steal']:.2f}" if x["steal"] >= 0.01 else ""))
 
 
 def _clip(text: str, width: int) -> str:
@@ -937,6 +987,9 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{_g(r['values_per_s']):>10}{r['gbps']:>7.2f}  {tail}{n}")
         for key, why in case["not_applicable"].items():
             lines.append(f"  {PEER_LABELS[key]:<13}n/a: {why}")
+        busy = case.get("other_cpu")
+        if busy and busy["other_processes"] + busy["steal"] >= BUSY_CORES:
+            lines.append(f"  (noisy: {_fmt_other(busy)})")
         lines.append("")
     lines += _skipped_lines(result["table"]["skipped"])
     lines += [
@@ -960,17 +1013,18 @@ def format_markdown(result: dict[str, Any]) -> str:
     """The table as README markdown: a row per operation, a column per peer."""
     table = result["table"]
     keys = table["peers"]
-    head = ["operation", "weightfill", "of memory fill"] + [PEER_LABELS[k] for k in keys]
+    head = ["operation", "weightfill values/s (GB/s)", "of memory fill"] + [
+        PEER_LABELS[k] + " (speed-up)" for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for case in table["cases"]:
         w = case["weightfill"]
-        cells = [case["title"], f"{_g(w['values_per_s'])}values/s ({w['gbps']:.2f} GB/s)",
+        cells = [case["title"], f"{_g(w['values_per_s'])}/s ({w['gbps']:.1f} GB/s)",
                  f"{w['fraction_of_memfill']:.0%}"]
         by = {p["peer"]: p for p in case["peers"]}
         for k in keys:
             if k in by:
                 p = by[k]
-                cells.append(f"{_g(p['values_per_s'])}/s, **{p['speedup']:.1f}x**")
+                cells.append(f"{_g(p['values_per_s'])}/s (**{p['speedup']:.1f}x**)")
             else:
                 cells.append("n/a")
         lines.append("| " + " | ".join(cells) + " |")
@@ -991,11 +1045,14 @@ def format_targets(result: dict[str, Any]) -> str:
         if r["met"] is None:
             lines.append(f"{'':2}{r['goal']:<62}{shape:>14}  skipped: {r.get('skipped', '')}")
             continue
-        verdict = "met" if r["met"] else "MISSED"
+        verdict = ("met" if r["met"] else "MISSED") if r["judged"] else "not judged (--quick)"
         lines.append(f"{'':2}{r['goal']:<62}{shape:>14}{_ms(r['weightfill']['seconds']):>12}"
                      f"{_ms(r['peer']['seconds']):>10}{r['ratio']:>8.2f}x  {verdict}")
         if r.get("note"):
             lines.append(f"{'':4}{r['note']}")
+        busy = r.get("other_cpu")
+        if busy and busy["other_processes"] + busy["steal"] >= BUSY_CORES:
+            lines.append(f"{'':4}(noisy: {_fmt_other(busy)})")
     return "\n".join(lines)
 
 
@@ -1022,6 +1079,7 @@ def format_memory(result: dict[str, Any]) -> str:
 def plot_speedups(result: dict[str, Any], path: str) -> None:
     """A grouped bar chart of weightfill's speed-up over each peer, one group per operation."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     table = result["table"]
     keys = table["peers"]
@@ -1041,6 +1099,7 @@ def plot_speedups(result: dict[str, Any], path: str) -> None:
                      fontsize=7, padding=1)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
     ax.set_xticks(range(len(cases)), [c["name"].replace("_", "\n", 1) for c in cases],
                   fontsize=8)
     ax.set_ylabel("weightfill speed-up (peer time / weightfill time)")
@@ -1162,6 +1221,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], Any], out: Optional[Text
     parts = [p for p, on in (("table", not (args.targets or args.memory)),
                              ("targets", args.targets), ("memory", args.memory)) if on]
     load_start = _loadavg()
+    monitor = CpuMonitor()
     t0 = time.perf_counter()
     result: dict[str, Any] = {"schema": SCHEMA}
     result["config"] = {
@@ -1180,6 +1240,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], Any], out: Optional[Text
                                                    if k in sys.modules})
     result["machine"]["loadavg_start"] = load_start
     result["machine"]["loadavg_end"] = _loadavg()
+    result["machine"]["other_cpu"] = monitor.other_cores()
     if args.json:
         json.dump(result, out, indent=1)
         out.write("\n")

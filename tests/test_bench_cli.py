@@ -1,0 +1,286 @@
+"""`weightfill bench`: the command line's fast paths (tiny sizes, one repeat), its JSON, its
+errors and its report of skipped peers. The timings themselves are not checked: they are
+benchmarks, not tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import weightfill as wf
+from weightfill import bench
+from weightfill.__main__ import main
+
+TINY = ["--size", "4096", "--shape", "64x64", "--repeats", "1", "--no-progress"]
+
+
+def run_json(capsys, *args: str) -> dict:
+    assert main(["bench", *TINY, "--json", *args]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def test_quick_json_schema(capsys):
+    r = run_json(capsys, "--quick", "--peers", "numpy")
+    assert r["schema"] == "weightfill-bench/1"
+    assert r["config"]["size"] == 4096 and r["config"]["shape2d"] == [64, 64]
+    assert r["config"]["parts"] == ["table"]
+    m = r["machine"]
+    assert m["isa"] == wf.isa() and m["threads"] == wf.get_num_threads()
+    assert m["cores"] >= 1 and m["cpu"] and m["versions"]["numpy"] == np.__version__
+    assert [c["name"] for c in r["table"]["cases"]] == list(bench.CASES)
+    for case in r["table"]["cases"]:
+        values = 64 * 64 if case["name"] in ("kaiming_normal", "xavier_uniform") else 4096
+        assert case["values"] == values
+        w = case["weightfill"]
+        assert w["repeats"] == 1 and w["seconds"] > 0
+        assert w["values_per_s"] == pytest.approx(values / w["seconds"])
+        assert w["gbps"] == pytest.approx(case["bytes"] / w["seconds"] / 1e9)
+        assert w["fraction_of_memfill"] == pytest.approx(
+            case["memfill"]["seconds"] / w["seconds"])
+        assert [p["peer"] for p in case["peers"]] == ["numpy-pcg64", "numpy-philox"]
+        for p in case["peers"]:
+            assert p["speedup"] == pytest.approx(p["seconds"] / w["seconds"])
+    assert r["table"]["cases"][-1]["dtype"] == "bfloat16"
+    assert r["table"]["skipped"] == {k: "not requested (--peers)"
+                                     for k in ("mkl_random", "torch", "jax")}
+
+
+def test_missing_peer_is_reported_as_skipped(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mkl_random", None)  # import fails with ImportError
+    r = run_json(capsys, "--peers", "numpy-pcg64,mkl_random", "--cases", "uniform")
+    assert "ImportError" in r["table"]["skipped"]["mkl_random"] or \
+        "ModuleNotFoundError" in r["table"]["skipped"]["mkl_random"]
+    assert main(["bench", *TINY, "--peers", "mkl_random", "--cases", "normal"]) == 0
+    text = capsys.readouterr().out
+    assert "skipped: " in text and "mkl_random (" in text and "Error" in text
+
+
+class _FakeRandomState:
+    """mkl_random's RandomState, as far as the bench uses it (float64 results)."""
+
+    def __init__(self, seed, brng):
+        assert brng == "PHILOX4X32X10"
+        self.gen = np.random.default_rng(seed)
+
+    def uniform(self, low, high, size):
+        return self.gen.uniform(low, high, size)
+
+    def normal(self, loc, scale, size):
+        return self.gen.normal(loc, scale, size)
+
+
+def test_mkl_random_peer(capsys, monkeypatch):
+    fake = types.ModuleType("mkl_random")
+    fake.RandomState = _FakeRandomState
+    fake.__version__ = "0.0-fake"
+    monkeypatch.setitem(sys.modules, "mkl_random", fake)
+    r = run_json(capsys, "--peers", "mkl_random")
+    for case in r["table"]["cases"]:
+        if case["name"] == "truncated_normal":
+            assert case["peers"] == []
+            assert "no truncated normal" in case["not_applicable"]["mkl_random"]
+        else:
+            (p,) = case["peers"]
+            assert p["peer"] == "mkl_random" and "cast" in p["call"]
+    assert r["machine"]["versions"]["mkl_random"] == "0.0-fake"
+
+
+def test_torch_and_jax_peers(capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    threads = wf.get_num_threads()
+    r = run_json(capsys, "--peers", "torch,jax", "--threads", "1", "--cases",
+                 "truncated_normal,kaiming_normal,xavier_uniform,bfloat16_normal")
+    assert wf.get_num_threads() == threads  # restored
+    calls = {c["name"]: {p["peer"]: p["call"] for p in c["peers"]} for c in r["table"]["cases"]}
+    assert calls["kaiming_normal"]["torch"] == "nn.init.kaiming_normal_"
+    assert calls["truncated_normal"]["torch"].startswith("nn.init.trunc_normal_")
+    assert calls["xavier_uniform"]["jax"] == "jit(initializers.glorot_uniform)"
+    assert calls["bfloat16_normal"]["jax"] == "jit(random.normal)"
+    assert r["config"]["threads"] == 1
+
+
+def test_peers_write_what_they_claim():
+    """Each contender's buffer holds draws of the row's distribution (a smoke check that the
+    peers time the right operation, not that they are fast)."""
+    torch = pytest.importorskip("torch")
+    n, shape2d = 1 << 16, (256, 256)
+    for op in bench.make_ops(bench.CASES, n, shape2d, np.dtype(np.float32)):
+        buf = bench._buffer(op.shape, op.dtype)
+        contenders, _ = bench._contenders(op, buf, {"numpy-pcg64": np.random.default_rng(0),
+                                                    "torch": torch})
+        for c in contenders:
+            if c.who == "memfill":
+                continue
+            c.fn()
+            x = buf.astype(np.float64)
+            lo, hi = op.shift, op.shift + op.scale
+            if op.kind == "uniform":
+                assert lo <= x.min() and x.max() <= hi, (op.key, c.who)
+                assert x.std() == pytest.approx(op.scale / 12 ** 0.5, rel=0.05)
+            else:
+                sd = op.scale * (0.8796 if op.kind == "trunc" else 1.0)
+                assert x.std() == pytest.approx(sd, rel=0.05), (op.key, c.who)
+                if op.kind == "trunc":
+                    assert np.abs(x).max() <= 2 * op.scale * (1 + 1e-6)
+
+
+def test_human_table_and_markdown(capsys):
+    assert main(["bench", *TINY, "--peers", "numpy", "--cases", "normal,bfloat16_normal",
+                 "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "weightfill" in text and "numpy PCG64" in text and "memory fill" in text
+    assert "of memory fill" in text and "kernel " + wf.isa() in text
+    assert "| normal N(0, 1), bfloat16 |" in text
+
+
+def test_progress_goes_to_stderr(capsys):
+    assert main(["bench", "--size", "4096", "--repeats", "1", "--peers", "none",
+                 "--cases", "uniform", "--json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays machine-readable
+    assert "[1/1] uniform" in captured.err
+
+
+def test_progress_redraws_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    p = bench.Progress(True, stream)
+    p.start("case", 4)
+    p.tick()
+    p.finish()
+    assert "\r" in stream.getvalue() and "[#####" in stream.getvalue()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "lots"], "is not a size"),
+    (["--size", "0"], "out of range"),
+    (["--shape", "4096"], "not a 2-D shape"),
+    (["--shape", "0x8"], "positive"),
+    (["--threads", "0"], "--threads must be in [1, 1024]"),
+    (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--peers", "tensorflow"], "unknown peer 'tensorflow'"),
+    (["--cases", "gamma"], "unknown case 'gamma'"),
+    (["--dtype", "int8"], "invalid choice"),
+    (["--plot", "speedups.svg"], ".png"),
+    (["--plot", "/no/such/folder/s.png"], "does not exist"),
+    (["--json", "--markdown"], "alternatives"),
+    (["--targets", "--plot", "s.png"], "cannot go with"),
+    (["--size", "2**36"], "GiB of memory"),
+])
+def test_bad_options_exit_2_with_a_message(capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: weightfill bench" in err and message in err
+
+
+def test_plot(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "speedups.png"
+    args = ["bench", *TINY, "--peers", "numpy-pcg64", "--cases", "uniform,normal",
+            "--plot", str(path)]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert main(args) == 0
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "plotted to" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_targets_quick(capsys):
+    pytest.importorskip("torch")
+    r = run_json(capsys, "--quick", "--targets")
+    assert r["config"]["parts"] == ["targets"] and r["targets"]["quick_shapes"]
+    rows = {t["name"]: t for t in r["targets"]["targets"]}
+    assert set(rows) == {t.name for t in bench.TARGETS}
+    assert rows["kaiming_normal"]["required"] == 7.0
+    for t in rows.values():
+        assert t["ratio"] == pytest.approx(t["peer"]["seconds"] / t["weightfill"]["seconds"])
+        assert t["met"] == (t["ratio"] >= t["required"]) and t["judged"] is False
+    text = bench.format_targets(r)
+    assert "not judged (--quick)" in text and "float64 draw and numpy.linalg.qr" in text
+
+
+def test_targets_without_torch(capsys):
+    r = run_json(capsys, "--quick", "--targets", "--peers", "numpy")
+    rows = {t["name"]: t for t in r["targets"]["targets"]}
+    assert rows["kaiming_normal"]["met"] is None and "torch" in rows["kaiming_normal"]["skipped"]
+    assert rows["new_array"]["ratio"] > 0
+
+
+def test_peak_rss_of_a_new_array_call():
+    spec = {"func": "normal", "dtype": "float32", "shape": [1 << 22], "kwargs": {}}
+    r = bench.measure_peak_rss(spec)
+    assert r["nbytes"] == 4 << 22
+    growth = r["peak"] - r["before"]
+    assert r["nbytes"] <= growth < r["nbytes"] + (16 << 20)
+
+
+def test_memory_specs_cover_every_engine_distribution():
+    funcs = {(s["func"], s["dtype"]) for s in bench.memory_specs(1 << 20, (1024, 1024), True)}
+    for f in ("uniform", "normal", "truncated_normal", "sparse"):
+        for dt in bench.DTYPES:
+            assert (f, dt) in funcs
+    assert ("random_raw", None) in funcs and ("orthogonal", "float32") in funcs
+
+
+@pytest.mark.parametrize("text, n", [("small", 1 << 20), ("16M", 16 << 20), ("2**24", 1 << 24),
+                                     ("1_000_000", 10 ** 6), ("64k", 1 << 16)])
+def test_parse_size(text, n):
+    assert bench.parse_size(text) == n
+
+
+def test_parse_shape_and_default_shape():
+    assert bench.parse_shape("16384x4096") == (16384, 4096)
+    assert bench.parse_shape("16384, 8192") == (16384, 8192)
+    assert bench.default_shape2d(1 << 24) == (4096, 4096)
+    assert bench.default_shape2d(1 << 25) == (8192, 4096)
+    assert bench.parse_peers("numpy,torch") == ("numpy-pcg64", "numpy-philox", "torch")
+    assert bench.parse_peers("none") == ()
+
+
+def test_interleaved_rounds_and_budget():
+    log = []
+    fast = bench.Contender("a", "a", lambda: log.append("a"))
+    slow = bench.Contender("b", "b", lambda: (log.append("b"), __import__("time").sleep(0.02)))
+    bench.time_interleaved([fast, slow], 5, budget=0.05, floor=2)
+    assert log[:2] == ["a", "b"]  # warm-ups
+    assert len(fast.times) == 5 and len(slow.times) == 2  # slow: 5 * 0.02 s > 0.05 s budget
+    assert log[2:6] == ["a", "b", "a", "b"]  # interleaved while both run
+
+
+def test_python_dash_m(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "weightfill", "bench", "--size", "tiny", "--repeats", "1",
+         "--peers", "none", "--cases", "uniform", "--json"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["table"]["cases"][0]["name"] == "uniform"
+    proc = subprocess.run([sys.executable, "-m", "weightfill"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "COMMAND" in proc.stderr
+
+
+def test_bench_is_not_imported_with_weightfill():
+    code = ("import sys, weightfill; "
+            "bad = [m for m in ('weightfill.bench', 'torch', 'jax', 'matplotlib') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
