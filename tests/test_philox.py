@@ -55,6 +55,11 @@ def test_counter_low_word_carry(each_isa):
     off = 4 * (2**32 - 3)
     np.testing.assert_array_equal(wf.random_raw(24, seed=9, stream=1, offset=off),
                                   raw_words(9, 1, off, 24))
+    # Long enough for the two-batch path, with the wrap at every position of a pair.
+    for back in (1, 16, 17, 31, 32, 33, 300):
+        off = 4 * (2**32 - back)
+        np.testing.assert_array_equal(wf.random_raw(4096, seed=9, stream=1, offset=off),
+                                      raw_words(9, 1, off, 4096))
 
 
 def test_string_stream_is_sha256_prefix():

@@ -62,6 +62,35 @@ struct Philox {
         x0 = a0; x1 = a1; x2 = a2; x3 = a3;
     }
 
+    // Two batches j0 .. j0 + 2L - 1 as two independent chains, interleaved round by round so
+    // that the multiplier latency of one hides behind the other.
+    void pair(uint64_t j0, U& x0, U& x1, U& x2, U& x3, U& y0, U& y1, U& y2, U& y3) const {
+        const uint32_t lo = static_cast<uint32_t>(j0);
+        if (lo > 0xFFFFFFFFu - (2 * O::L - 1)) {
+            (*this)(j0, x0, x1, x2, x3);
+            (*this)(j0 + O::L, y0, y1, y2, y3);
+            return;
+        }
+        const U hi = O::set1(static_cast<uint32_t>(j0 >> 32));
+        U a0 = O::iota_plus(lo), a1 = hi, a2 = c2, a3 = c3;
+        U b0 = O::iota_plus(lo + uint32_t(O::L)), b1 = hi, b2 = c2, b3 = c3;
+        for (int r = 0; r < kPhiloxRounds; ++r) {
+            U ha0, la0, ha1, la1, hb0, lb0, hb1, lb1;
+            O::mulhilo(a0, kPhiloxM0, ha0, la0);
+            O::mulhilo(b0, kPhiloxM0, hb0, lb0);
+            O::mulhilo(a2, kPhiloxM1, ha1, la1);
+            O::mulhilo(b2, kPhiloxM1, hb1, lb1);
+            a0 = O::xor3(ha1, a1, rk0[r]);
+            b0 = O::xor3(hb1, b1, rk0[r]);
+            a2 = O::xor3(ha0, a3, rk1[r]);
+            b2 = O::xor3(hb0, b3, rk1[r]);
+            a1 = la1; b1 = lb1;
+            a3 = la0; b3 = lb0;
+        }
+        x0 = a0; x1 = a1; x2 = a2; x3 = a3;
+        y0 = b0; y1 = b1; y2 = b2; y3 = b3;
+    }
+
     // The low counter word wraps inside this batch (once per 2^32 blocks): the scalar block
     // function handles the carry into c1.
     void carry_path(uint64_t j0, U& x0, U& x1, U& x2, U& x3) const {
@@ -551,6 +580,14 @@ void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
     // in the stream, so this only affects speed.
     uint64_t j = p.block_base + first / X::kEPB;
     uint64_t skip = first % X::kEPB;
+    if (skip == 0) {  // whole pairs of batches first (two Philox chains in flight)
+        for (; n >= 2 * kBatch; n -= 2 * kBatch, j += 2 * O::L, out += 2 * kBatch) {
+            typename O::U x0, x1, x2, x3, y0, y1, y2, y3;
+            philox.pair(j, x0, x1, x2, x3, y0, y1, y2, y3);
+            tr(x0, x1, x2, x3, out);
+            tr(y0, y1, y2, y3, out + kBatch);
+        }
+    }
     while (n > 0) {
         typename O::U x0, x1, x2, x3;
         philox(j, x0, x1, x2, x3);
