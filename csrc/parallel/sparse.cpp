@@ -17,33 +17,50 @@ namespace {
 constexpr uint64_t kSparseBase = uint64_t{1} << 63;
 constexpr int kLineShift = 31;
 
-// Per-thread scratch for Floyd's algorithm.
+// Per-thread scratch for Floyd's algorithm, run on up to kLines lines at once: each draw
+// depends on the one before through the line's bitmap, so interleaving independent lines keeps
+// the core busy while one line's chain waits.
 struct Floyd {
-    std::vector<uint32_t> words;   // the 2 s Philox words of a line's draws
-    std::vector<uint64_t> member;  // n bits: positions chosen so far (cleared after each line)
-    std::vector<uint64_t> picks;   // the positions chosen, in order
+    static constexpr int kLines = 4;
+    std::vector<uint32_t> words[kLines];   // the 2 s Philox words of each line's draws
+    std::vector<uint64_t> member[kLines];  // n bits: positions chosen so far (cleared after use)
+    std::vector<uint64_t> picks[kLines];   // the positions chosen, in order
 
-    // Draws `s` distinct positions of 0 .. n-1 for line `line` into `picks`.
-    void draw(const StreamKey& key, uint64_t line, uint64_t n, uint64_t s) {
-        picks.clear();
-        if (s == 0) return;
-        member.resize(size_t((n + 63) / 64));
-        words.resize(size_t(2 * s));
-        const FillParams p{key, 0.0, 0.0, kSparseBase + (line << kLineShift)};
-        dispatch::active().lookup(Dist::raw, DType::u32)(p, 0, 2 * s, words.data());
-        picks.resize(size_t(s));
-        for (uint64_t d = 0; d < s; ++d) {
-            const uint64_t v = uint64_t{words[2 * d]} | (uint64_t{words[2 * d + 1]} << 32);
-            const uint64_t j = n - s + d;
-            // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
-            const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
-            // j if t is taken, else t; branch-free, as a taken t is unpredictable for large s.
-            const uint64_t hit = (member[t >> 6] >> (t & 63)) & 1;
-            const uint64_t pick = t ^ ((t ^ j) & (0 - hit));
-            member[pick >> 6] |= uint64_t{1} << (pick & 63);
-            picks[size_t(d)] = pick;
+    // Draws `s` distinct positions of 0 .. n-1 for lines first .. first+count-1 (count <=
+    // kLines) into picks[0 .. count).
+    void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s) {
+        for (int k = 0; k < count; ++k) {
+            picks[k].resize(size_t(s));
+            member[k].resize(size_t((n + 63) / 64));
+            words[k].resize(size_t(2 * s));
+            const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
+            dispatch::active().lookup(Dist::raw, DType::u32)(p, 0, 2 * s, words[k].data());
         }
-        for (uint64_t q : picks) member[q >> 6] = 0;
+        if (count == kLines) {
+            steps<kLines>(0, n, s);
+        } else {
+            for (int k = 0; k < count; ++k) steps<1>(k, n, s);
+        }
+        for (int k = 0; k < count; ++k)
+            for (uint64_t q : picks[k]) member[k][q >> 6] = 0;
+    }
+
+  private:
+    template <int K>
+    void steps(int k0, uint64_t n, uint64_t s) {
+        for (uint64_t d = 0; d < s; ++d) {
+            const uint64_t j = n - s + d;
+            for (int k = k0; k < k0 + K; ++k) {
+                const uint64_t v = uint64_t{words[k][2 * d]} | (uint64_t{words[k][2 * d + 1]} << 32);
+                // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
+                const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
+                // j if t is taken, else t; branch-free, as a taken t is unpredictable for large s.
+                const uint64_t hit = (member[k][t >> 6] >> (t & 63)) & 1;
+                const uint64_t pick = t ^ ((t ^ j) & (0 - hit));
+                member[k][pick >> 6] |= uint64_t{1} << (pick & 63);
+                picks[k][size_t(d)] = pick;
+            }
+        }
     }
 };
 
@@ -164,16 +181,19 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
                 Floyd scratch;
                 RowWriter writer = proto;
                 std::vector<uint64_t> bits(size_t((sp.cols + 63) / 64 + 1));  // +1: straddling reads
-                for (uint64_t r; (r = next.fetch_add(1)) < rows;) {
-                    const uint64_t gr = sp.r0 + b + r;
-                    scratch.draw(params.key, gr, sp.cols, sp.sampled);
-                    for (uint64_t q : scratch.picks) bits[q >> 6] |= uint64_t{1} << (q & 63);
-                    writer.write(base + (b + r) * sp.nc * isz, gr * sp.cols + sp.c0, sp.nc, [&](uint64_t c) {
-                        const uint64_t g = sp.c0 + c, sh = g & 63;  // 64 bits from column g
-                        const uint64_t lo = bits[g >> 6] >> sh;
-                        return sh ? lo | (bits[(g >> 6) + 1] << (64 - sh)) : lo;
-                    });
-                    for (uint64_t q : scratch.picks) bits[q >> 6] = 0;
+                for (uint64_t r0; (r0 = next.fetch_add(Floyd::kLines)) < rows;) {
+                    const int count = int(std::min<uint64_t>(Floyd::kLines, rows - r0));
+                    scratch.draw(params.key, sp.r0 + b + r0, count, sp.cols, sp.sampled);
+                    for (int k = 0; k < count; ++k) {
+                        const uint64_t r = r0 + uint64_t(k), gr = sp.r0 + b + r;
+                        for (uint64_t q : scratch.picks[k]) bits[q >> 6] |= uint64_t{1} << (q & 63);
+                        writer.write(base + (b + r) * sp.nc * isz, gr * sp.cols + sp.c0, sp.nc, [&](uint64_t c) {
+                            const uint64_t g = sp.c0 + c, sh = g & 63;  // 64 bits from column g
+                            const uint64_t lo = bits[g >> 6] >> sh;
+                            return sh ? lo | (bits[(g >> 6) + 1] << (64 - sh)) : lo;
+                        });
+                        for (uint64_t q : scratch.picks[k]) bits[q >> 6] = 0;
+                    }
                 }
             });
         }
@@ -202,10 +222,13 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
             for (uint64_t w; (w = next.fetch_add(1)) < wpr;) {
                 const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
                 std::fill(colbits.begin(), colbits.end(), 0);
-                for (uint64_t c = first; c < last; ++c) {
-                    scratch.draw(params.key, c, sp.rows, sp.sampled);
-                    uint64_t* bits = colbits.data() + (c - first) * nwords;
-                    for (uint64_t q : scratch.picks) bits[q >> 6] |= uint64_t{1} << (q & 63);
+                for (uint64_t c = first; c < last; c += Floyd::kLines) {
+                    const int count = int(std::min<uint64_t>(Floyd::kLines, last - c));
+                    scratch.draw(params.key, c, count, sp.rows, sp.sampled);
+                    for (int k = 0; k < count; ++k) {
+                        uint64_t* bits = colbits.data() + (c + uint64_t(k) - first) * nwords;
+                        for (uint64_t q : scratch.picks[k]) bits[q >> 6] |= uint64_t{1} << (q & 63);
+                    }
                 }
                 for (uint64_t b = sp.r0 / 64; b * 64 < sp.r0 + sp.nr; ++b) {
                     for (int k = 0; k < 64; ++k) block[k] = colbits[size_t(uint64_t(k) * nwords + b)];
