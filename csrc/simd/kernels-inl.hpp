@@ -629,7 +629,30 @@ struct Narrow {
 template <class O> using UniformF16 = Narrow<O, UniformF32, false>;
 template <class O> using UniformBF16 = Narrow<O, UniformF32, true>;
 template <class O> using NormalF16 = Narrow<O, NormalF32, false>;
-template <class O> using NormalBF16 = Narrow<O, NormalF32, true>;
+// bfloat16 normal, the most used 16-bit case, rounds the four Box-Muller vectors in registers
+// and packs element pairs into 32-bit words (no float32 buffer); the same bits as Narrow.
+template <class O>
+struct NormalBF16 {
+    using U = typename O::U;
+    using T = uint16_t;
+    static constexpr int kEPB = 4;
+    NormalF32<O> f32;
+    explicit NormalBF16(const FillParams& p) : f32(p) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        typename O::F z0, z1, z2, z3;
+        box_muller32<O>(x0, x1, z0, z1);
+        box_muller32<O>(x2, x3, z2, z3);
+        auto bits = [this](typename O::F z) { return O::bf16_bits(O::fmaf_(z, f32.sd, f32.mean)); };
+        // Word 2l holds elements 4l, 4l+1 of block l; word 2l+1 holds 4l+2, 4l+3 (little-endian).
+        const U p01 = O::or32(bits(z0), O::template sll32<16>(bits(z1)));
+        const U p23 = O::or32(bits(z2), O::template sll32<16>(bits(z3)));
+        U lo, hi;
+        O::interleave32(p01, p23, lo, hi);
+        uint32_t* w = reinterpret_cast<uint32_t*>(out);
+        O::storeu32(w, lo);
+        O::storeu32(w + O::L, hi);
+    }
+};
 template <class O> using TruncatedNormalF16 = Narrow<O, TruncatedNormalF32, false>;
 template <class O> using TruncatedNormalBF16 = Narrow<O, TruncatedNormalF32, true>;
 

@@ -133,6 +133,17 @@ struct OpsAvx2 {
         const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
     }
+    static U bf16_bits(F a) {
+        const __m256i b = _mm256_castps_si256(a);
+        return _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF),
+            _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1)))), 16);
+    }
+    static void interleave32(U a, U b, U& lo, U& hi) {  // lo = a0 b0 a1 b1 .., hi = a4 b4 ..
+        const __m256i t0 = _mm256_unpacklo_epi32(a, b), t1 = _mm256_unpackhi_epi32(a, b);
+        lo = _mm256_permute2x128_si256(t0, t1, 0x20);
+        hi = _mm256_permute2x128_si256(t0, t1, 0x31);
+    }
+    static void storeu32(uint32_t* p, U a) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), a); }
 };
 
 }  // namespace weightfill::simd

@@ -126,6 +126,16 @@ struct OpsAvx512 {
         b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16)));
     }
+    static U bf16_bits(F a) {
+        const __m512i b = _mm512_castps_si512(a);
+        return _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF),
+            _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1)))), 16);
+    }
+    static void interleave32(U a, U b, U& lo, U& hi) {  // lo = a0 b0 a1 b1 .., hi = a8 b8 ..
+        lo = _mm512_permutex2var_epi32(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+        hi = _mm512_permutex2var_epi32(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+    }
+    static void storeu32(uint32_t* p, U a) { _mm512_storeu_si512(p, a); }
 };
 
 }  // namespace weightfill::simd

@@ -123,6 +123,12 @@ struct OpsScalar {
         }
         *p = uint16_t(sign | h);
     }
+    static U bf16_bits(F a) {  // round to nearest-even, as store_bf16; result in the low half
+        const uint32_t b = bitcast_u(a);
+        return (b + 0x7FFFu + ((b >> 16) & 1u)) >> 16;
+    }
+    static void interleave32(U a, U b, U& lo, U& hi) { lo = a; hi = b; }
+    static void storeu32(uint32_t* p, U a) { std::memcpy(p, &a, 4); }
 };
 
 }  // namespace weightfill::simd
