@@ -121,6 +121,8 @@ def test_out_and_torch_count_rule():
         (dict(shape=(4, 4), nonzeros=1.5), TypeError, "nonzeros"),
         (dict(shape=(4, 4), sparsity=0.5, axis=2), ValueError, "axis"),
         (dict(shape=(4, 4), sparsity=0.5, std=-1.0), ValueError, "std"),
+        # float64 draws reach 8.57 std: 2.5e307 * 8.57 overflows although 6.66 * it does not.
+        (dict(shape=(4, 4), sparsity=0.5, std=2.5e307, dtype=np.float64), ValueError, "overflow"),
     ],
 )
 def test_bad_arguments(kw, exc, match):

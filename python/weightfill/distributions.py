@@ -122,8 +122,7 @@ def uniform(
     extra: tuple[float, ...] = ()
     if tgt.dtype.itemsize == 2:
         extra = (1.0, _ceiling16(lo, hi, tgt.dtype))
-    _engine.fill(_engine.Dist.uniform, tgt.dtype, lo, hi, s, t, tgt.shape, tgt.start, tgt.length,
-                 tgt.out, extra=extra)
+    _fill(_engine.Dist.uniform, tgt, lo, hi, s, t, extra)
     return tgt.result  # type: ignore[no-any-return]
 
 
@@ -169,15 +168,7 @@ def normal(
     """
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
-    m = finite_param(mean, "mean", tgt.dtype)
-    sd = finite_param(std, "std", tgt.dtype)
-    if sd < 0:
-        raise ValueError(f"std must be >= 0, got {sd}")
-    # Largest |z| (stream-spec 3.3/3.4): 6.660437 (32-bit draws), 8.571674 (float64).
-    zmax = 8.5717 if tgt.dtype == np.float64 else 6.6605
-    if abs(m) + zmax * sd > float(finfo(tgt.dtype).max):
-        raise ValueError(
-            f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {tgt.dtype}")
+    m, sd = _mean_std(mean, std, tgt.dtype, bounded=False)
     _fill(_engine.Dist.normal, tgt, m, sd, s, t)
     return tgt.result  # type: ignore[no-any-return]
 
@@ -232,10 +223,7 @@ def truncated_normal(
     """
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
-    m = finite_param(mean, "mean", tgt.dtype)
-    sd = finite_param(std, "std", tgt.dtype)
-    if sd < 0:
-        raise ValueError(f"std must be >= 0, got {sd}")
+    m, sd = _mean_std(mean, std, tgt.dtype, bounded=True)
     lo = _bound(lower, "lower")
     hi = _bound(upper, "upper")
     if not lo < hi:
@@ -243,8 +231,7 @@ def truncated_normal(
     if lo == np.inf or hi == -np.inf:
         raise ValueError(f"the interval [{lo}, {hi}] is empty")
     extra = _truncnorm.constants(m, sd, lo, hi, tgt.dtype)
-    _engine.fill(_engine.Dist.truncated_normal, tgt.dtype, m, sd, s, t, tgt.shape, tgt.start,
-                 tgt.length, tgt.out, extra=extra)
+    _fill(_engine.Dist.truncated_normal, tgt, m, sd, s, t, extra)
     return tgt.result  # type: ignore[no-any-return]
 
 
@@ -318,11 +305,7 @@ def sparse(
     if lines >= 1 << 31 or n >= 1 << 32:
         raise ValueError(f"shape {tgt.shape} is too large for sparse "
                          "(fewer than 2**31 lines, lines shorter than 2**32)")
-    sd = finite_param(std, "std", tgt.dtype)
-    if sd < 0:
-        raise ValueError(f"std must be >= 0, got {sd}")
-    if 6.6605 * sd > float(finfo(tgt.dtype).max):
-        raise ValueError(f"std={sd}: values up to 6.6605 std overflow {tgt.dtype}")
+    _, sd = _mean_std(0.0, std, tgt.dtype, bounded=False)
     # Draw whichever of the zeros and the kept positions is fewer.
     sampled_are_zero = zeros <= n - zeros
     _engine.sparse(s, t, sd, tgt.dtype, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
@@ -340,9 +323,21 @@ def _ceiling16(low: float, high: float, dtype: np.dtype) -> float:
     return float(np.nextafter(h16, np.asarray(-np.inf, dtype)))
 
 
-def _bound(value: object, name: str) -> float:
-    import numbers
+def _mean_std(mean: object, std: object, dtype: np.dtype, *, bounded: bool) -> tuple[float, float]:
+    """Checked (mean, std); unless the values are clamped (``bounded``), also checks that the
+    largest |z| (stream-spec 3.3/3.4: 6.660437 for 32-bit draws, 8.571674 for float64) cannot
+    overflow ``dtype``."""
+    m = finite_param(mean, "mean", dtype)
+    sd = finite_param(std, "std", dtype)
+    if sd < 0:
+        raise ValueError(f"std must be >= 0, got {sd}")
+    zmax = 8.5717 if dtype == np.float64 else 6.6605
+    if not bounded and abs(m) + zmax * sd > float(finfo(dtype).max):
+        raise ValueError(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {dtype}")
+    return m, sd
 
+
+def _bound(value: object, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
     v = float(value)
@@ -351,5 +346,7 @@ def _bound(value: object, name: str) -> float:
     return v
 
 
-def _fill(dist: _engine.Dist, tgt: Target, a: float, b: float, seed: int, stream: int) -> None:
-    _engine.fill(dist, tgt.dtype, a, b, seed, stream, tgt.shape, tgt.start, tgt.length, tgt.out)
+def _fill(dist: _engine.Dist, tgt: Target, a: float, b: float, seed: int, stream: int,
+          extra: tuple[float, ...] = ()) -> None:
+    _engine.fill(dist, tgt.dtype, a, b, seed, stream, tgt.shape, tgt.start, tgt.length, tgt.out,
+                 extra=extra)
