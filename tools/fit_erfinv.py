@@ -74,11 +74,13 @@ def main() -> None:
     print("#pragma once\n\nnamespace weightfill::kernels::erfinv_coeffs {")
     for name, kind, off, wr, deg in BRANCHES + BRANCHES_F32:
         mono, err = fit(kind, off, wr, deg)
-        print(f"// branch {name}: {wr[0]:g} <= w < {wr[1]:g}, t = {'w' if kind == 'w' else 'sqrt(w)'} - {off}; "
+        t = "w" if kind == "w" else "sqrt(w)"
+        print(f"// branch {name}: {wr[0]:g} <= w < {wr[1]:g}, t = {t} - {off}; "
               f"max relative error of the fit {err:.2e}")
-        ctype, fmt = ("float", lambda c: float(np.float32(c)).hex() + "f") if name.startswith("F32") \
-            else ("double", lambda c: float(c).hex())
-        print(f"inline constexpr {ctype} k{name}_offset = {off!r}{'f' if ctype == 'float' else ''};")
+        ctype, fmt = (("float", lambda c: float(np.float32(c)).hex() + "f")
+                      if name.startswith("F32") else ("double", lambda c: float(c).hex()))
+        suffix = "f" if ctype == "float" else ""
+        print(f"inline constexpr {ctype} k{name}_offset = {off!r}{suffix};")
         body = ",\n    ".join(fmt(c) for c in mono)
         print(f"inline constexpr {ctype} k{name}[{len(mono)}] = {{\n    {body}}};")
     print("}  // namespace weightfill::kernels::erfinv_coeffs")

@@ -771,7 +771,7 @@ def _target_pair(tg: Target, shape: tuple[int, ...],
     wcall, wfn, pcall, pfn = pairs[tg.name]
     note = ""
     if tg.name == "orthogonal":
-        note = "weightfill: float64 draw and numpy.linalg.qr; torch: float32 QR"
+        note = "weightfill: float32 blocked reflector product (NumPy BLAS); torch: float32 QR"
     return (Contender("weightfill", "weightfill." + wcall, wfn),
             Contender("torch", "torch." + pcall, pfn), note)
 
@@ -796,7 +796,7 @@ def _target_rows(cfg: Config, torch: Any, skipped: dict[str, str],
             results.append(row)
             continue
         w, p, note = _target_pair(tg, shape, torch)
-        # QR runs for seconds and its BLAS threads spin for a while after it: let them settle.
+        # Orthogonal runs BLAS for a second; its threads spin for a while after it: let them settle.
         settle = 0.25 if tg.name == "orthogonal" else TABLE_SETTLE_S
         progress.start(f"[{i + 1}/{len(TARGETS)}] target {tg.name} {shape}", 2 + cfg.repeats)
         monitor = CpuMonitor()

@@ -78,7 +78,7 @@ def init_params(
     Reproducibility
     ---------------
     ``params[name]`` equals ``scheme(shape, **options, seed=seed, stream=name, dtype=dtype)``
-    bit for bit; see each scheme's note (orthogonal schemes depend on LAPACK).
+    bit for bit; see each scheme's note (orthogonal schemes depend on the BLAS).
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"spec must be a mapping of name -> (shape, scheme[, options]), "

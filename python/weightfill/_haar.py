@@ -1,0 +1,66 @@
+"""Haar-distributed matrices with orthonormal columns, from a normal draw, by blocked Householder
+products (the scheme layer's ``orthogonal``; docs/schemes.md, "Orthogonal").
+
+Stewart (1980) showed that ``Q = H_0 H_1 ... H_{k-1} [I_k; 0] D`` is Haar-distributed when
+``H_j`` is the Householder reflection that maps an independent standard normal vector
+``x_j`` of length ``m - j`` onto a multiple of ``e_0`` (acting on coordinates ``j ..``) and
+``D = diag(-sign(x_j[0]))``: it is exactly what a Householder QR of an ``m x k`` normal matrix
+produces, with ``R``'s diagonal made positive, because after the first reflections the rest of
+a normal matrix is again normal and independent of them. So the draw's column ``j`` below its
+diagonal serves as ``x_j``, and the QR factorization itself is skipped: only the product is
+formed, as LAPACK's ``orgqr`` does, which halves the work of ``QR`` + sign fix.
+
+The product is accumulated backwards in blocks of ``NB`` reflections in the compact "UT" form
+``H_j0 ... H_j1-1 = I - V T V^T`` with ``T^{-1} = striu(V^T V) + diag(V^T V) / 2`` (Joffrain
+et al., 2006), so nearly all the work is two matrix products per block (BLAS level 3 through
+NumPy). Each reflection is exactly orthogonal for its stored (rounded) vector ``v``: ``v^T v``
+is taken in float64 from the rounded ``v``, as LAPACK derives ``tau`` from the stored vector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NB = 256  # reflections per block: larger blocks make better matrix products, smaller less T work
+ROWS_PER_UPDATE = 512  # rows per rank-NB update: bounds the temporary to 512 x k
+
+
+def orthonormal_columns(a: np.ndarray, q: np.ndarray, scale: float = 1.0) -> None:
+    """Writes ``scale`` times a Haar-distributed ``(m, k)`` matrix with orthonormal columns
+    into ``q``, made from the normal draw ``a`` (``m >= k``, the same shape and float dtype;
+    either may be a transposed view). ``a`` is overwritten with the Householder vectors."""
+    m, k = a.shape
+    if q.shape != (m, k) or m < k:
+        raise ValueError(f"orthonormal_columns: need q of shape {a.shape} with m >= k")
+    ft = a.dtype
+    q[...] = 0
+    q[np.arange(k), np.arange(k)] = 1
+    sign = np.empty(k)
+    for j0 in range(((k - 1) // NB) * NB, -1, -NB):
+        j1 = min(j0 + NB, k)
+        b = j1 - j0
+        v = a[j0:, j0:j1]  # column j0 + i holds x_{j0+i} from row i on
+        v[:b] = np.tril(v[:b])
+        i = np.arange(b)
+        norm = np.sqrt(np.einsum("ij,ij->j", v, v, dtype=np.float64))
+        alpha = v[i, i].astype(np.float64)
+        s = np.where(alpha < 0, -1.0, 1.0)  # sign(0) = +1, as torch's sign fix
+        sign[j0:j1] = -s  # H x = -s |x| e_0, so R's diagonal entry has sign -s
+        # v = (x + s |x| e_0) / |x|: no cancellation, entries O(1). |x| = 0 has probability 0
+        # (the draw is continuous) but would give v = 0: no reflection, sign +1.
+        inv = np.divide(1.0, norm, out=np.zeros(b), where=norm > 0)
+        v[i, i] = (alpha + s * norm).astype(ft)
+        v *= inv.astype(ft)
+        sign[j0:j1][norm == 0] = 1.0
+        if j1 == m:  # x_{m-1} has one coordinate: no reflection; D takes its sign
+            v[:, b - 1] = 0
+            sign[m - 1] = 1.0 if alpha[b - 1] >= 0 else -1.0
+        vv = np.einsum("ij,ij->j", v, v, dtype=np.float64)
+        t_inv = np.triu((v.T @ v).astype(np.float64), 1)
+        t_inv[i, i] = np.where(vv > 0, 0.5 * vv, 1.0)  # a zero v makes its row of T unused
+        t = np.linalg.inv(t_inv).astype(ft)
+        sub = q[j0:, j0:]  # columns < j0 are still e_c, untouched by these reflections
+        w = t @ (v.T @ sub)
+        for r in range(0, m - j0, ROWS_PER_UPDATE):
+            sub[r:r + ROWS_PER_UPDATE] -= v[r:r + ROWS_PER_UPDATE] @ w
+    q *= (sign * scale).astype(ft)
