@@ -31,9 +31,9 @@ using RangeFn = void (*)(const FillParams&, uint64_t first, uint64_t n, void* ou
 // Fills out[i] with element index[i] of the stream, for i in 0 .. n-1 (any indices, any order):
 // the same values as a range fill, for scattered elements such as a sparse matrix's kept ones.
 using GatherFn = void (*)(const FillParams&, const uint64_t* index, uint64_t n, void* out);
-// Sets out[k] to all-zero bits where bit k % 64 of bits[k / 64] is set, for k in 0 .. n-1
-// (elements of 2, 4 or 8 bytes: floating-point zero in every output format).
-using ZeroFn = void (*)(void* out, const uint64_t* bits, uint64_t n);
+// Sets out[k] to all-zero bits where bit k % 64 of bits[k / 64] ^ flip is set, for k in 0 ..
+// n-1 (elements of 2, 4 or 8 bytes: floating-point zero in every output format).
+using ZeroFn = void (*)(void* out, const uint64_t* bits, uint64_t n, uint64_t flip);
 
 struct KernelTable {
     const char* name;

@@ -682,21 +682,30 @@ void fill_at(const FillParams& p, const uint64_t* index, uint64_t n, void* out_v
     }
 }
 
-// Zeroes the elements whose bit is set: an AND with a lane mask made from 32-bit shifts, a form
-// GCC vectorizes with this file's instruction set (a select or a 64-bit shift it leaves scalar,
-// with a branch per element). Integer bit patterns only, so every path gives the same bits.
-template <class T>
-void zero_where(void* out_v, const uint64_t* bits, uint64_t n) {
+// Zeroes the elements whose bit is set. AVX-512: masked stores of zeros, 16 floats per
+// instruction. Elsewhere an AND with a lane mask made from 32-bit shifts, a form GCC vectorizes
+// (a select or a 64-bit shift it leaves scalar, with a branch per element). Integer bit
+// patterns only, so every path gives the same bits.
+template <class O, class T>
+void zero_where(void* out_v, const uint64_t* bits, uint64_t n, uint64_t flip) {
     T* out = static_cast<T*>(out_v);
+    if constexpr (O::kMaskedZero) {
+        for (uint64_t c = 0; c < n; c += 64) {
+            const uint64_t z = bits[c / 64] ^ flip;
+            O::zero64(out + c, n - c < 64 ? z & ((uint64_t{1} << (n - c)) - 1) : z);
+        }
+        return;
+    }
     uint64_t c = 0;
     for (; c + 64 <= n; c += 64) {
         T* o = out + c;
-        const uint32_t half[2] = {uint32_t(bits[c / 64]), uint32_t(bits[c / 64] >> 32)};
+        const uint64_t z = bits[c / 64] ^ flip;
+        const uint32_t half[2] = {uint32_t(z), uint32_t(z >> 32)};
         for (int h = 0; h < 2; ++h)
             for (uint32_t k = 0; k < 32; ++k) o[32 * h + k] &= T(T((half[h] >> k) & 1u) - 1u);
     }
     for (; c < n; ++c)
-        if ((bits[c / 64] >> (c % 64)) & 1) out[c] = T(0);
+        if (((bits[c / 64] ^ flip) >> (c % 64)) & 1) out[c] = T(0);
 }
 
 template <class O>
@@ -720,9 +729,9 @@ KernelTable make_table(const char* name) {
     t.gather_normal[int(DType::f64)] = &fill_at<O, NormalF64>;
     t.gather_normal[int(DType::f16)] = &fill_at<O, NormalF16>;
     t.gather_normal[int(DType::bf16)] = &fill_at<O, NormalBF16>;
-    t.zero_where[int(DType::u32)] = t.zero_where[int(DType::f32)] = &zero_where<uint32_t>;
-    t.zero_where[int(DType::f64)] = &zero_where<uint64_t>;
-    t.zero_where[int(DType::f16)] = t.zero_where[int(DType::bf16)] = &zero_where<uint16_t>;
+    t.zero_where[int(DType::u32)] = t.zero_where[int(DType::f32)] = &zero_where<O, uint32_t>;
+    t.zero_where[int(DType::f64)] = &zero_where<O, uint64_t>;
+    t.zero_where[int(DType::f16)] = t.zero_where[int(DType::bf16)] = &zero_where<O, uint16_t>;
     return t;
 }
 

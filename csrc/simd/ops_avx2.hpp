@@ -8,6 +8,7 @@ namespace weightfill::simd {
 struct OpsAvx2 {
     static constexpr int L = 8;
     static constexpr int LD = 4;
+    static constexpr bool kMaskedZero = false;  // zero_where uses its portable loop
     using U = __m256i;
     using F = __m256;
     using Q = __m256i;

@@ -136,6 +136,19 @@ struct OpsAvx512 {
         hi = _mm512_permutex2var_epi32(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
     }
     static void storeu32(uint32_t* p, U a) { _mm512_storeu_si512(p, a); }
+
+    // ---- sparse: zero element k of p[0 .. 64) where bit k of z is set, by masked stores (a
+    // masked-off lane is never written nor faults, so z may end before the array does).
+    static constexpr bool kMaskedZero = true;
+    static void zero64(uint32_t* p, uint64_t z) {
+        for (int i = 0; i < 4; ++i) _mm512_mask_storeu_epi32(p + 16 * i, __mmask16(z >> (16 * i)), _mm512_setzero_si512());
+    }
+    static void zero64(uint16_t* p, uint64_t z) {
+        for (int i = 0; i < 2; ++i) _mm512_mask_storeu_epi16(p + 32 * i, __mmask32(z >> (32 * i)), _mm512_setzero_si512());
+    }
+    static void zero64(uint64_t* p, uint64_t z) {
+        for (int i = 0; i < 8; ++i) _mm512_mask_storeu_epi64(p + 8 * i, __mmask8(z >> (8 * i)), _mm512_setzero_si512());
+    }
 };
 
 }  // namespace weightfill::simd

@@ -12,6 +12,7 @@ namespace weightfill::simd {
 struct OpsScalar {
     static constexpr int L = 1;   // 32-bit lanes
     static constexpr int LD = 1;  // 64-bit lanes
+    static constexpr bool kMaskedZero = false;  // zero_where uses its portable loop
     using U = uint32_t;
     using F = float;
     using Q = uint64_t;
