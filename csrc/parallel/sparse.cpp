@@ -85,15 +85,13 @@ class Floyd {
     // kLines) and writes line first+k's as an n-bit map to out[k][0 .. (n + 63) / 64).
     void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s, uint64_t* const* out) {
         s_ = s;
-        line_.resize(size_t(2 * s));
-        words_.resize(size_t(kLines * s));
+        stride_ = 2 * s + 16;  // 64 bytes apart beyond a multiple of 8: lines not 4K-aliased
+        words_.resize(size_t(kLines * stride_));
         picks_.resize(size_t(kLines * s));
         const RangeFn raw = dispatch::active().lookup(Dist::raw, DType::u32);
         for (int k = 0; k < count; ++k) {
             const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
-            raw(p, 0, 2 * s, line_.data());
-            for (uint64_t d = 0; d < s; ++d)
-                words_[size_t(d * kLines + uint64_t(k))] = uint64_t{line_[2 * d]} | (uint64_t{line_[2 * d + 1]} << 32);
+            raw(p, 0, 2 * s, words_.data() + size_t(k) * stride_);
         }
         if (n <= kByteSetMax) {
             bytes_.resize(size_t(kLines * n));
@@ -129,30 +127,28 @@ class Floyd {
         // Locals the compiler can keep in registers: a byte store may alias any memory, so
         // members would be reloaded after every step.
         const uint64_t s = s_;
-        const uint64_t* __restrict words = words_.data();
+        const uint32_t* __restrict words[K];
+        for (int k = 0; k < K; ++k) words[k] = words_.data() + size_t(k0 + k) * stride_;
         uint64_t* __restrict picks = picks_.data();
         Set sets[K];
         for (int k = 0; k < K; ++k) sets[k] = line_sets[k0 + k];
         for (uint64_t d = 0; d < s; ++d) {
             const uint64_t j = n - s + d;
             for (int k = 0; k < K; ++k) {
-                const size_t at = size_t(d * kLines + uint64_t(k0 + k));
+                const uint64_t v = uint64_t{words[k][2 * d]} | (uint64_t{words[k][2 * d + 1]} << 32);
                 // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
-                const uint64_t t = uint64_t((static_cast<unsigned __int128>(words[at]) * (j + 1)) >> 64);
+                const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
                 const uint64_t pick = sets[k].choose(t, j);  // j if t is taken, else t
                 sets[k].add(pick);
-                if constexpr (Set::kKeepsPicks) picks[at] = pick;
+                if constexpr (Set::kKeepsPicks) picks[size_t(d * kLines + uint64_t(k0 + k))] = pick;
             }
         }
     }
 
-    uint64_t s_ = 0;
+    uint64_t s_ = 0, stride_ = 0;
     uint8_t gen_ = 0;
-    // Line k's draw d at d * kLines + k: the lines' data interleaved, as the steps use it (4-5x
-    // faster than one array per line on the EPYC this was measured on).
-    std::vector<uint64_t> words_;  // V of stream-spec 3.8 (the draw's two Philox words)
-    std::vector<uint64_t> picks_;  // the positions chosen (BitSet only, to clear it)
-    std::vector<uint32_t> line_;   // one line's Philox words, in stream order
+    std::vector<uint32_t> words_;  // line k's 2 s Philox words from k * stride_, in stream order
+    std::vector<uint64_t> picks_;  // line k's d-th position at d * kLines + k (BitSet only, to clear it)
     std::vector<uint8_t> bytes_;   // ByteSet storage, n bytes per line
     std::vector<uint64_t> bits_;   // BitSet storage, (n + 63) / 64 words per line
 };
