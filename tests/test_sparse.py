@@ -161,3 +161,17 @@ def test_positions_follow_the_specification(axis, sparsity, nonzeros, each_isa):
         for p in zero_pos:
             expect_zero[(p, line) if axis == 0 else (line, p)] = True
     np.testing.assert_array_equal(a == 0, expect_zero)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_long_lines_follow_the_specification(axis):
+    """Lines longer than 2^16 positions keep their Floyd sets as bitmaps instead of byte
+    stamps; both must give the specification's positions."""
+    n, lines, sparsity = 70001, 5, 0.3
+    shape = (n, lines) if axis == 0 else (lines, n)
+    a = wf.sparse(shape, sparsity, axis=axis, seed=12, stream=6)
+    z = math.ceil(sparsity * n)
+    for line in range(lines):
+        got = a[:, line] if axis == 0 else a[line]
+        chosen = _floyd_reference(12, 6, line, n, min(z, n - z))
+        assert set(np.flatnonzero(got == 0).tolist()) == chosen

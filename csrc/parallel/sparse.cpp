@@ -85,9 +85,8 @@ class Floyd {
     // kLines) and writes line first+k's as an n-bit map to out[k][0 .. (n + 63) / 64).
     void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s, uint64_t* const* out) {
         s_ = s;
-        stride_ = 2 * s + 16;  // 64 bytes apart beyond a multiple of 8: lines not 4K-aliased
+        stride_ = 2 * s;
         words_.resize(size_t(kLines * stride_));
-        picks_.resize(size_t(kLines * s));
         const RangeFn raw = dispatch::active().lookup(Dist::raw, DType::u32);
         for (int k = 0; k < count; ++k) {
             const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
@@ -105,6 +104,7 @@ class Floyd {
             for (int k = 0; k < count; ++k) stamps_to_bits(sets[k], n, out[k]);
         } else {
             bits_.resize(size_t(kLines * ((n + 63) / 64)));
+            picks_.resize(size_t(kLines * s));
             BitSet sets[kLines];
             for (int k = 0; k < kLines; ++k) sets[k] = BitSet{bits_.data() + size_t(k) * ((n + 63) / 64)};
             run(sets, count, n);
@@ -249,7 +249,7 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
     const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;  // positions per line
     const bool kept_only = !sp.sampled_are_zero && 20 * sp.sampled <= n;
     const RowWriter proto{params, normal, table.gather_normal[int(dtype)], table.zero_where[int(dtype)],
-                          isz, kept_only, sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}, {}};
+                          isz, kept_only, sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}, {}, {}};
     const int nt_max = get_num_threads();
     auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch
