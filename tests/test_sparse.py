@@ -175,3 +175,33 @@ def test_long_lines_follow_the_specification(axis):
         got = a[:, line] if axis == 0 else a[line]
         chosen = _floyd_reference(12, 6, line, n, min(z, n - z))
         assert set(np.flatnonzero(got == 0).tolist()) == chosen
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_many_lines_on_one_thread_follow_the_specification(axis):
+    """One thread draws all 2100 lines, four at a time, so its byte stamps' generation counter
+    wraps (every 255 draws): positions must still be the specification's."""
+    n, lines, sparsity = 40, 2100, 0.3
+    shape = (n, lines) if axis == 0 else (lines, n)
+    wf.set_num_threads(1)  # restored by conftest
+    a = wf.sparse(shape, sparsity, axis=axis, seed=13, stream=7)
+    z = math.ceil(sparsity * n)
+    for line in range(lines):
+        got = a[:, line] if axis == 0 else a[line]
+        assert set(np.flatnonzero(got == 0).tolist()) == _floyd_reference(13, 7, line, n, z)
+
+
+def test_strips_and_regions_on_axis0():
+    """Several column strips (up to 4096 columns each) with a region starting mid-strip, and a
+    matrix tall enough for narrow strips of long (bitmap) lines."""
+    full = wf.sparse((100, 9000), 0.4, seed=14)
+    region = (slice(5, 95), slice(1000, 8500))
+    np.testing.assert_array_equal(wf.sparse((100, 9000), 0.4, seed=14, region=region), full[region])
+    tall = wf.sparse((140000, 70), 0.3, std=1.0, seed=15, dtype=np.float16)
+    z = math.ceil(0.3 * 140000)
+    for line in (0, 69):
+        chosen = _floyd_reference(15, 0, line, 140000, z)
+        assert set(np.flatnonzero(tall[:, line] == 0).tolist()) == chosen
+    part = (slice(1000, 139000), slice(3, 60))
+    np.testing.assert_array_equal(
+        wf.sparse((140000, 70), 0.3, std=1.0, seed=15, dtype=np.float16, region=part), tall[part])

@@ -303,14 +303,15 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
     // Lines are columns, taken in strips of columns. First the strip's columns draw their
     // positions into a row-major mask (mask[(row - r0) * wpr + w], bit k: column 64 w + k of
     // the strip); then the strip's rows are written, each reading its wpr contiguous words.
-    // Threads claim blocks of 8 groups of 64 columns, so that (rows being 64-byte aligned) no
-    // cache line of the mask has two writers. Strips are up to 4096 columns wide (wider gained
-    // nothing measurable) and narrower where a mask of at most kMaskBits (8 MiB, within the
-    // memory target's allowance) needs it; a multiple of 512 columns, at least 64.
-    constexpr uint64_t kMaskBits = uint64_t{1} << 26;
-    constexpr uint64_t kGroupsPerClaim = 8;
+    // Threads claim blocks of 8 groups of 64 columns when there are enough for every thread, so
+    // that (rows being 64-byte aligned, wpr a multiple of 8) no cache line of the mask has two
+    // writers; else single groups. Strips are up to 4096 columns wide (wider gained nothing
+    // measurable), narrower where the mask would exceed max(8 MiB, 1/128 of the output) (inside
+    // the memory target's 1% + 16 MiB allowance): a multiple of 512 columns, or of 64 below 512.
+    const uint64_t mask_bits = 8 * std::max<uint64_t>(uint64_t{8} << 20, sp.nr * sp.nc * isz / 128);
+    uint64_t strip = std::min<uint64_t>(4096, mask_bits / sp.nr);
+    strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
     constexpr uint64_t kRowsPerClaim = 16;
-    const uint64_t strip = std::max<uint64_t>(64, std::min<uint64_t>(4096, kMaskBits / sp.nr / 512 * 512));
     std::vector<uint64_t> mask;
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += strip) {
         if (cs > sp.c0 && interrupted && interrupted()) return false;
@@ -320,7 +321,8 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         uint64_t* const rows = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.data()) + 63) & ~uintptr_t{63});
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
-        const uint64_t claims = (wpr + kGroupsPerClaim - 1) / kGroupsPerClaim;
+        const uint64_t per_claim = wpr >= 8 * uint64_t(nt_max) ? 8 : 1;  // groups per claim
+        const uint64_t claims = (wpr + per_claim - 1) / per_claim;
         run_parallel(team(claims), [&] {
             // A group of 64 columns draws into 64 column bitmaps (n bits each, cache-resident),
             // which 64 x 64 bit transposes turn into the rows' mask words.
@@ -331,7 +333,7 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
             colbits.resize(size_t(64 * nwords));
             alignas(64) uint64_t block[64];
             for (uint64_t g; (g = next.fetch_add(1)) < claims;) {
-                for (uint64_t w = g * kGroupsPerClaim; w < std::min(wpr, (g + 1) * kGroupsPerClaim); ++w) {
+                for (uint64_t w = g * per_claim; w < std::min(wpr, (g + 1) * per_claim); ++w) {
                     const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
                     if (last - first < 64) std::fill(colbits.begin(), colbits.end(), 0);  // absent columns
                     for (uint64_t c = first; c < last; c += Floyd::kLines) {

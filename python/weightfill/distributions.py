@@ -259,7 +259,9 @@ def sparse(
       from zeros and give each unit a few random incoming weights).
 
     Exactly one of the two must be given. The non-zero entries equal
-    ``normal(shape, 0, std)`` at the same positions (same seed and stream), bit for bit.
+    ``normal(shape, 0, std)`` at the same positions (same seed and stream), bit for bit. (A
+    kept entry can itself be 0.0 when that normal value rounds to zero, as in float16 with a
+    small ``std``: about one value in 10^5 for ``std=0.01``.)
 
     Parameters
     ----------

@@ -554,6 +554,8 @@ def orthogonal(
     ``out`` is a whole float32/float64 C-contiguous tensor written in place, the result, plus
     ``512 x min(rows, cols)`` and ``256 x min(rows, cols)`` blocks. The matrix products run
     on NumPy's BLAS threads (e.g. ``OPENBLAS_NUM_THREADS``), not :func:`set_num_threads`'s.
+    Written in place, ``out`` holds intermediate values until the call returns: a call that
+    fails or is interrupted leaves it partly computed.
 
     Parameters
     ----------
