@@ -114,10 +114,19 @@ inline typename O::F ln32(typename O::F u) {
     using F = typename O::F;
     const U bits = O::bitcast_u(u);
     const U mant = O::and32(bits, O::set1(0x007FFFFFu));
+    U e, mbits;
     // m > fl32(sqrt 2): halve m, bump e (all-ones mask = -1, so e - big = e + 1).
-    const U big = O::cmpgt_i32(mant, O::set1(0x003504F3u));
-    const U e = O::sub32(O::sub32(O::template srl32<23>(bits), O::set1(127)), big);
-    const U mbits = O::sub32(O::or32(mant, O::set1(0x3F800000u)), O::and32(big, O::set1(0x00800000u)));
+    if constexpr (O::kHasMasks) {  // the same integers with a mask register
+        const auto big = O::cmpgt32k(mant, O::set1(0x003504F3u));
+        const U e0 = O::sub32(O::template srl32<23>(bits), O::set1(127));
+        e = O::mask_add32(e0, big, e0, O::set1(1));
+        const U m0 = O::or32(mant, O::set1(0x3F800000u));
+        mbits = O::mask_sub32(m0, big, m0, O::set1(0x00800000u));
+    } else {
+        const U big = O::cmpgt_i32(mant, O::set1(0x003504F3u));
+        e = O::sub32(O::sub32(O::template srl32<23>(bits), O::set1(127)), big);
+        mbits = O::sub32(O::or32(mant, O::set1(0x3F800000u)), O::and32(big, O::set1(0x00800000u)));
+    }
     const F m = O::bitcast_f(mbits);
     const F one = O::setf(1.0f);
     const F t = O::divf(O::subf(m, one), O::addf(m, one));
@@ -158,24 +167,40 @@ inline void box_muller32(typename O::U a, typename O::U b, typename O::F& z0, ty
     const F u1 = O::fmaf_(O::cvt_i32(O::template srl32<1>(a)), O::setf(0x1p-31f), O::setf(0x1p-32f));
     const F r = O::sqrtf_(O::mulf(ln32<O>(u1), O::setf(-2.0f)));
 
+    // Octant o = b >> 29 and f = (b >> 8) & (2^21 - 1), reflected (2^21 - f) in odd octants.
     const U q = O::template srl32<8>(b);
-    const U o = O::template srl32<21>(q);
-    const U one = O::set1(1);
     U f = O::and32(q, O::set1(0x001FFFFFu));
-    const U odd = O::sub32(O::set1(0), O::and32(o, one));
-    f = O::sel32(odd, O::sub32(O::set1(1u << 21), f), f);
+    if constexpr (O::kHasMasks) {
+        f = O::mask_sub32(f, O::test32(b, 1u << 29), O::set1(1u << 21), f);  // bit 29: o odd
+    } else {
+        const U odd = O::sub32(O::set1(0), O::and32(O::template srl32<29>(b), O::set1(1)));
+        f = O::sel32(odd, O::sub32(O::set1(1u << 21), f), f);
+    }
     // C = fl32(pi) * 2^-23 (exact scaling of 0x40490FDB).
     const F phi = O::mulf(O::cvt_i32(f), O::setf(0x1.921fb6p-22f));
     F s, c;
     sincos32<O>(phi, s, c);
-    const U swap = O::sub32(O::set1(0), O::and32(O::template srl32<1>(O::add32(o, one)), one));
-    const U neg_c = O::template sll32<31>(O::template srl32<2>(O::add32(o, O::set1(2))));
-    const U neg_s = O::template sll32<31>(O::template srl32<2>(o));
+    // Octant o: swap sin and cos where bit 1 of o + 1 is set; negate cos where bit 2 of o + 2
+    // is set, sin where bit 2 of o is. Since b = o 2^29 + (lower bits), those are bit 30 of
+    // b + 2^29, bit 31 of b + 2^30 and bit 31 of b (wrapping mod 2^32 as o + 1, o + 2 mod 8).
     const U su = O::bitcast_u(s), cu = O::bitcast_u(c);
-    const F cos_t = O::bitcast_f(O::xor32(O::sel32(swap, su, cu), neg_c));
-    const F sin_t = O::bitcast_f(O::xor32(O::sel32(swap, cu, su), neg_s));
-    z0 = O::mulf(r, cos_t);
-    z1 = O::mulf(r, sin_t);
+    const U sign = O::set1(0x80000000u);
+    U cos_u, sin_u;
+    if constexpr (O::kHasMasks) {
+        const auto swap = O::test32(O::add32(b, O::set1(1u << 29)), 1u << 30);
+        cos_u = O::xor_and32(O::blend32(swap, cu, su), O::add32(b, O::set1(1u << 30)), sign);
+        sin_u = O::xor_and32(O::blend32(swap, su, cu), b, sign);
+    } else {
+        const U o = O::template srl32<29>(b);
+        const U one = O::set1(1);
+        const U swap = O::sub32(O::set1(0), O::and32(O::template srl32<1>(O::add32(o, one)), one));
+        const U neg_c = O::template sll32<31>(O::template srl32<2>(O::add32(o, O::set1(2))));
+        const U neg_s = O::and32(b, sign);
+        cos_u = O::xor32(O::sel32(swap, su, cu), neg_c);
+        sin_u = O::xor32(O::sel32(swap, cu, su), neg_s);
+    }
+    z0 = O::mulf(r, O::bitcast_f(cos_u));
+    z1 = O::mulf(r, O::bitcast_f(sin_u));
 }
 
 // ----------------------------------------------------------------------------------------

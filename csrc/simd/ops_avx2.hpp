@@ -9,6 +9,7 @@ struct OpsAvx2 {
     static constexpr int L = 8;
     static constexpr int LD = 4;
     static constexpr bool kMaskedZero = false;  // zero_where uses its portable loop
+    static constexpr bool kHasMasks = false;    // kernels-inl.hpp's generic forms
     using U = __m256i;
     using F = __m256;
     using Q = __m256i;

@@ -137,6 +137,18 @@ struct OpsAvx512 {
     }
     static void storeu32(uint32_t* p, U a) { _mm512_storeu_si512(p, a); }
 
+    // ---- mask registers (kHasMasks): lane conditions as __mmask16, for kernels-inl.hpp's
+    // shorter AVX-512 forms of the same integer operations.
+    static constexpr bool kHasMasks = true;
+    using K = __mmask16;
+    static K test32(U a, uint32_t bits) { return _mm512_test_epi32_mask(a, set1(bits)); }
+    static K cmpgt32k(U a, U b) { return _mm512_cmpgt_epi32_mask(a, b); }
+    static U mask_add32(U src, K k, U a, U b) { return _mm512_mask_add_epi32(src, k, a, b); }
+    static U mask_sub32(U src, K k, U a, U b) { return _mm512_mask_sub_epi32(src, k, a, b); }
+    static U blend32(K k, U a, U b) { return _mm512_mask_blend_epi32(k, a, b); }  // k ? b : a
+    // a ^ (b & c) in one vpternlogd: 0x78 is the truth table of that function.
+    static U xor_and32(U a, U b, U c) { return _mm512_ternarylogic_epi32(a, b, c, 0x78); }
+
     // ---- sparse: zero element k of p[0 .. 64) where bit k of z is set, by masked stores (a
     // masked-off lane is never written nor faults, so z may end before the array does).
     static constexpr bool kMaskedZero = true;

@@ -13,6 +13,7 @@ struct OpsScalar {
     static constexpr int L = 1;   // 32-bit lanes
     static constexpr int LD = 1;  // 64-bit lanes
     static constexpr bool kMaskedZero = false;  // zero_where uses its portable loop
+    static constexpr bool kHasMasks = false;    // kernels-inl.hpp's generic forms
     using U = uint32_t;
     using F = float;
     using Q = uint64_t;
