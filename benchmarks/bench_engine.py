@@ -14,13 +14,13 @@ of the same shape. torch cases run when torch is installed.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import numpy as np
 import weightfill as wf
 from weightfill import _engine
+from weightfill.bench import cpu_name
 
 
 def median_time(fn, repeats: int) -> float:
@@ -45,16 +45,6 @@ def interleaved(fa, fb, repeats: int) -> tuple[float, float]:
         tb.append(time.perf_counter() - t0)
     return statistics.median(ta), statistics.median(tb)
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

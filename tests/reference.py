@@ -20,6 +20,7 @@ Contents
   conforming engine must return bit for bit; comparing it with :func:`normal_f32_exact` measures
   the accuracy the spec's algorithm itself achieves.
 * Error measures: :func:`ulp`, :func:`ulp_distance`, :func:`ulp_distance_mpmath`.
+* Goodness of fit: :func:`anderson_darling` and its 0.1% critical value.
 * Exact-rounding helpers used by the above: :func:`two_sum`, :func:`round_to_f32`,
   :func:`fma_f32`, :func:`fraction_to_float`.
 
@@ -590,3 +591,18 @@ def normal_f32_spec_model(a, b, mean=None, std=None):
         return z0, z1
     sd, mu = np.float32(1.0 if std is None else std), np.float32(0.0 if mean is None else mean)
     return fma_f32(z0, sd, mu), fma_f32(z1, sd, mu)
+
+
+# ----------------------------------------------------------------------------------------------
+# Goodness of fit
+
+AD_CRIT_0_1_PERCENT = 5.97  # asymptotic 0.1% point of A^2 for a fully specified F
+
+
+def anderson_darling(x, cdf) -> float:
+    """The Anderson-Darling statistic A^2 of the sample ``x`` against the distribution ``cdf``."""
+    x = np.sort(np.asarray(x, np.float64))
+    n = len(x)
+    f = np.clip(cdf(x), 1e-300, 1 - 1e-16)
+    i = np.arange(1, n + 1)
+    return float(-n - np.sum((2 * i - 1) * (np.log(f) + np.log1p(-f[::-1]))) / n)

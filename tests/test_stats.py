@@ -7,18 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import weightfill as wf
+from reference import AD_CRIT_0_1_PERCENT, anderson_darling
 from scipy import stats
 
 N = 1 << 22
-AD_CRIT_0_1_PERCENT = 5.97  # asymptotic 0.1% point of A^2 for a fully specified F
-
-
-def anderson_darling(x: np.ndarray, cdf) -> float:
-    x = np.sort(np.asarray(x, np.float64))
-    n = len(x)
-    f = np.clip(cdf(x), 1e-300, 1 - 1e-16)
-    i = np.arange(1, n + 1)
-    return float(-n - np.sum((2 * i - 1) * (np.log(f) + np.log1p(-f[::-1]))) / n)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

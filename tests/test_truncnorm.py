@@ -9,21 +9,18 @@ import mpmath
 import numpy as np
 import pytest
 import weightfill as wf
-from reference import fma_f32, ulp_distance, ulp_distance_mpmath
+from reference import (
+    AD_CRIT_0_1_PERCENT,
+    anderson_darling,
+    fma_f32,
+    ulp_distance,
+    ulp_distance_mpmath,
+)
 from scipy import special, stats
 from weightfill import _truncnorm
 
 BOUNDS = [(-2, 2), (0, np.inf), (3, 5), (8, 9), (-10, -8), (-np.inf, -5), (-1e-3, 1e-3)]
 N = 1 << 20
-AD_CRIT_0_1_PERCENT = 5.97
-
-
-def anderson_darling(x, cdf) -> float:
-    x = np.sort(np.asarray(x, np.float64))
-    n = len(x)
-    f = np.clip(cdf(x), 1e-300, 1 - 1e-16)
-    i = np.arange(1, n + 1)
-    return float(-n - np.sum((2 * i - 1) * (np.log(f) + np.log1p(-f[::-1]))) / n)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
