@@ -45,13 +45,13 @@ def orthonormal_columns(a: np.ndarray, q: np.ndarray, scale: float = 1.0) -> Non
         norm = np.sqrt(np.einsum("ij,ij->j", v, v, dtype=np.float64))
         alpha = v[i, i].astype(np.float64)
         s = np.where(alpha < 0, -1.0, 1.0)  # sign(0) = +1, as torch's sign fix
-        sign[j0:j1] = -s  # H x = -s |x| e_0, so R's diagonal entry has sign -s
-        # v = (x + s |x| e_0) / |x|: no cancellation, entries O(1). |x| = 0 has probability 0
-        # (the draw is continuous) but would give v = 0: no reflection, sign +1.
+        # v = (x + s |x| e_0) / |x|: no cancellation, entries O(1); H x = -s |x| e_0, so R's
+        # diagonal entry has sign -s. |x| = 0 has probability 0 (the draw is continuous) but
+        # would give v = 0: no reflection, sign +1.
+        sign[j0:j1] = np.where(norm > 0, -s, 1.0)
         inv = np.divide(1.0, norm, out=np.zeros(b), where=norm > 0)
         v[i, i] = (alpha + s * norm).astype(ft)
         v *= inv.astype(ft)
-        sign[j0:j1][norm == 0] = 1.0
         if j1 == m:  # x_{m-1} has one coordinate: no reflection; D takes its sign
             v[:, b - 1] = 0
             sign[m - 1] = 1.0 if alpha[b - 1] >= 0 else -1.0
