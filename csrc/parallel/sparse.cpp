@@ -80,6 +80,7 @@ struct BitSet {
 class Floyd {
   public:
     static constexpr int kLines = 4;
+    explicit Floyd(RangeFn raw_u32) : raw_(raw_u32) {}  // the call's table: one ISA per call
 
     // Draws `s` distinct positions of 0 .. n-1 for lines first .. first+count-1 (count <=
     // kLines) and writes line first+k's as an n-bit map to out[k][0 .. (n + 63) / 64).
@@ -87,10 +88,9 @@ class Floyd {
         s_ = s;
         stride_ = 2 * s;
         words_.resize(size_t(kLines * stride_));
-        const RangeFn raw = dispatch::active().lookup(Dist::raw, DType::u32);
         for (int k = 0; k < count; ++k) {
             const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
-            raw(p, 0, 2 * s, words_.data() + size_t(k) * stride_);
+            raw_(p, 0, 2 * s, words_.data() + size_t(k) * stride_);
         }
         if (n <= kByteSetMax) {
             bytes_.resize(size_t(kLines * n));
@@ -145,6 +145,7 @@ class Floyd {
         }
     }
 
+    RangeFn raw_;
     uint64_t s_ = 0, stride_ = 0;
     uint8_t gen_ = 0;
     std::vector<uint32_t> words_;  // line k's 2 s Philox words from k * stride_, in stream order
@@ -259,7 +260,7 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         RowWriter writer;
         std::vector<uint64_t> bits;  // row maps (axis 1) or 64 column maps (axis 0)
     };
-    std::vector<Worker> workers(size_t(nt_max), Worker{Floyd{}, proto, {}});
+    std::vector<Worker> workers(size_t(nt_max), Worker{Floyd{table.lookup(Dist::raw, DType::u32)}, proto, {}});
     auto claim = [&workers](std::atomic<int>& slot) -> Worker& { return workers[size_t(slot.fetch_add(1))]; };
 
     if (sp.axis == 1) {
