@@ -1,5 +1,6 @@
 """sparse: exact counts per line, uniform positions, equality with normal at the kept
-positions, regions, kernels and threads; PyTorch's count rule."""
+positions, regions, kernels and threads; PyTorch's count rule. Both methods ("floyd", stream-spec
+3.8, and "keys", 3.9) against independent numpy implementations of the specification."""
 
 from __future__ import annotations
 
@@ -11,44 +12,50 @@ import pytest
 import weightfill as wf
 from scipy import stats
 
+METHODS = ["floyd", "keys"]
 
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.9, 0.999, 1.0])
-def test_exact_zero_count_per_line(axis, sparsity):
+def test_exact_zero_count_per_line(axis, sparsity, method):
     shape = (257, 130)
-    a = wf.sparse(shape, sparsity, axis=axis, seed=1)
+    a = wf.sparse(shape, sparsity, axis=axis, seed=1, method=method)
     n = shape[axis]
     zeros = np.count_nonzero(a == 0, axis=axis)
     assert (zeros == math.ceil(sparsity * n)).all()
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("k", [0, 1, 3, 64, 200])
-def test_exact_nonzeros_per_line(axis, k):
+def test_exact_nonzeros_per_line(axis, k, method):
     shape = (200, 333)
-    a = wf.sparse(shape, nonzeros=k, axis=axis, seed=2, std=1.0)
+    a = wf.sparse(shape, nonzeros=k, axis=axis, seed=2, std=1.0, method=method)
     assert (np.count_nonzero(a, axis=axis) == k).all()
 
 
 # 0.7 masks a full normal fill; 0.95 generates only the kept elements (the gather kernel,
 # taken when at most 1/20 of a line is kept).
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparsity", [0.7, 0.95])
 @pytest.mark.parametrize("axis", [0, 1])
-def test_kept_values_equal_normal_bit_for_bit(sparsity, axis, each_isa):
+def test_kept_values_equal_normal_bit_for_bit(sparsity, axis, method, each_isa):
     shape = (300, 500)
-    a = wf.sparse(shape, sparsity, std=0.02, axis=axis, seed=3, stream="w")
+    a = wf.sparse(shape, sparsity, std=0.02, axis=axis, seed=3, stream="w", method=method)
     n = wf.normal(shape, 0.0, 0.02, seed=3, stream="w")
     kept = a != 0
     np.testing.assert_array_equal(a[kept].view(np.uint32), n[kept].view(np.uint32))
     assert kept.mean() == pytest.approx(1 - math.ceil(sparsity * shape[axis]) / shape[axis])
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("sparsity", [0.2, 0.8])
-def test_positions_are_uniform(axis, sparsity):
+def test_positions_are_uniform(axis, sparsity, method):
     """Chi-square over many lines: every position is zero equally often."""
     shape = (64, 20000) if axis == 0 else (20000, 64)
-    a = wf.sparse(shape, sparsity, axis=axis, seed=4)
+    a = wf.sparse(shape, sparsity, axis=axis, seed=4, method=method)
     per_position = np.count_nonzero(a == 0, axis=1 - axis)  # zeros at each position
     lines = shape[1 - axis]
     p = math.ceil(sparsity * 64) / 64
@@ -57,43 +64,48 @@ def test_positions_are_uniform(axis, sparsity):
     assert stats.chi2.sf(chi2, df=63) > 1e-4
 
 
-def test_pairs_of_positions_are_not_correlated():
-    # Floyd's algorithm must not favour neighbouring positions: co-occurrence of zeros at
-    # positions (i, i+1) matches the hypergeometric rate.
+@pytest.mark.parametrize("method", METHODS)
+def test_pairs_of_positions_are_not_correlated(method):
+    # Neither method may favour neighbouring positions (Floyd's draws; keys that share a
+    # Philox block): co-occurrence of zeros at positions (i, i+1) matches the hypergeometric rate.
     n, lines, z = 32, 40000, 8
-    a = wf.sparse((n, lines), nonzeros=n - z, seed=5)
+    a = wf.sparse((n, lines), nonzeros=n - z, seed=5, method=method)
     zero = a == 0
     both = np.count_nonzero(zero[:-1] & zero[1:], axis=1)
     rate = z * (z - 1) / (n * (n - 1))
     assert np.all(np.abs(both - lines * rate) < 5 * np.sqrt(lines * rate))
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparsity", [0.6, 0.95])
 @pytest.mark.parametrize("axis", [0, 1])
-def test_regions_and_kernels_agree(sparsity, axis, each_isa):
+def test_regions_and_kernels_agree(sparsity, axis, method, each_isa):
     shape = (150, 203)
-    full = wf.sparse(shape, sparsity, axis=axis, seed=6)
+    full = wf.sparse(shape, sparsity, axis=axis, seed=6, method=method)
     for region in [(slice(10, 90), slice(7, 200)), (slice(0, 1),), (slice(None), slice(100, 101)),
                    (slice(149, 150), slice(0, 203))]:
-        part = wf.sparse(shape, sparsity, axis=axis, seed=6, region=region)
+        part = wf.sparse(shape, sparsity, axis=axis, seed=6, region=region, method=method)
         np.testing.assert_array_equal(part, full[region])
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparsity", [0.3, 0.9])
 @pytest.mark.parametrize("axis", [0, 1])
-def test_threads_agree(sparsity, axis):
+def test_threads_agree(sparsity, axis, method):
     shape = (1000, 5000)  # more than one strip of columns
     wf.set_num_threads(1)
-    one = wf.sparse(shape, sparsity, axis=axis, seed=7)
+    one = wf.sparse(shape, sparsity, axis=axis, seed=7, method=method)
     for t in (2, 3, 8):
         wf.set_num_threads(t)
-        np.testing.assert_array_equal(wf.sparse(shape, sparsity, axis=axis, seed=7), one)
+        again = wf.sparse(shape, sparsity, axis=axis, seed=7, method=method)
+        np.testing.assert_array_equal(again, one)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparsity", [0.5, 0.9])
 @pytest.mark.parametrize("dtype", [np.float64, np.float16, ml_dtypes.bfloat16])
-def test_other_dtypes(dtype, sparsity, each_isa):  # each element size's zeroing kernel
-    a = wf.sparse((128, 64), sparsity, seed=8, dtype=dtype)
+def test_other_dtypes(dtype, sparsity, method, each_isa):  # each element size's zeroing kernel
+    a = wf.sparse((128, 64), sparsity, seed=8, dtype=dtype, method=method)
     ref = wf.normal((128, 64), 0.0, 0.01, seed=8, dtype=dtype)
     assert a.dtype == dtype
     assert (np.count_nonzero(a == 0, axis=0) == math.ceil(sparsity * 128)).all()
@@ -124,6 +136,10 @@ def test_out_and_torch_count_rule():
         (dict(shape=(4, 4), sparsity=0.5, std=-1.0), ValueError, "std"),
         # float64 draws reach 8.57 std: 2.5e307 * 8.57 overflows although 6.66 * it does not.
         (dict(shape=(4, 4), sparsity=0.5, std=2.5e307, dtype=np.float64), ValueError, "overflow"),
+        (dict(shape=(4, 4), sparsity=0.5, method="sorted"), ValueError, "method"),
+        (dict(shape=(4, 4), sparsity=0.5, method=1), TypeError, "method"),
+        (dict(shape=(4, 2**31), sparsity=0.5, axis=1, method="keys",
+              region=(slice(0, 1), slice(0, 8))), ValueError, "keys"),
     ],
 )
 def test_bad_arguments(kw, exc, match):
@@ -205,3 +221,72 @@ def test_strips_and_regions_on_axis0():
     part = (slice(1000, 139000), slice(3, 60))
     np.testing.assert_array_equal(
         wf.sparse((140000, 70), 0.3, std=1.0, seed=15, dtype=np.float16, region=part), tall[part])
+
+
+# ---- method "keys" (stream-spec 3.9)
+
+def _keys_reference(seed, stream, line, n, z):
+    """stream-spec 3.9 written out independently: the z positions with the smallest (K, T, p),
+    by a full lexicographic sort."""
+    from reference import raw_words
+
+    base = (1 << 63) + (1 << 62) + line * (1 << 31)
+    words = raw_words(seed, stream, 4 * base, (n + 3) // 4).astype(np.uint64)
+    k = ((words[:, None] >> np.array([0, 8, 16, 24], np.uint64)) & np.uint64(0xFF)).ravel()[:n]
+    tw = raw_words(seed, stream, 4 * (base + (1 << 30)), 2 * n).astype(np.uint64)
+    t = tw[0::2] | (tw[1::2] << np.uint64(32))
+    order = np.lexsort((np.arange(n), t, k))  # last key first: by K, then T, then p
+    return set(order[:z].tolist())
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("shape,sparsity,nonzeros", [
+    ((70, 90), 0.2, None), ((70, 90), 0.6, None), ((70, 90), None, 3),
+    ((1000, 7), 0.5, None),    # about 4 ties at t* per line: the tie keys decide
+    ((4099, 3), 0.37, None),   # n not a multiple of 64 or 4; about 16 ties per line
+    ((5, 300), None, 1), ((300, 5), 0.999, None), ((63, 65), 0.05, None),
+])
+def test_keys_positions_follow_the_specification(axis, shape, sparsity, nonzeros, each_isa):
+    seed, stream = 21, "layer"
+    a = wf.sparse(shape, sparsity, nonzeros=nonzeros, axis=axis, seed=seed, stream=stream,
+                  method="keys")
+    n, lines = shape[axis], shape[1 - axis]
+    z = math.ceil(sparsity * n) if sparsity is not None else n - nonzeros
+    for line in range(lines):
+        got = a[:, line] if axis == 0 else a[line]
+        assert set(np.flatnonzero(got == 0).tolist()) == _keys_reference(seed, stream, line, n, z)
+
+
+def test_keys_long_lines_follow_the_specification():
+    """A line longer than the 2^21 keys held at once (every pass regenerates them, chunk by
+    chunk) with about 9000 ties at t* (ranked by a selection, not by counting)."""
+    n, sparsity = (1 << 21) + 1000, 0.3
+    a = wf.sparse((2, n), sparsity, axis=1, seed=22, std=1.0, dtype=np.float16, method="keys")
+    z = math.ceil(sparsity * n)
+    for line in range(2):
+        assert set(np.flatnonzero(a[line] == 0).tolist()) == _keys_reference(22, 0, line, n, z)
+
+
+def test_methods_differ_but_agree_on_counts():
+    a = wf.sparse((500, 40), 0.5, seed=23)
+    b = wf.sparse((500, 40), 0.5, seed=23, method="keys")
+    assert (np.count_nonzero(a == 0, axis=0) == np.count_nonzero(b == 0, axis=0)).all()
+    assert not np.array_equal(a == 0, b == 0)
+    both = (a != 0) & (b != 0)
+    np.testing.assert_array_equal(a[both], b[both])  # the same normal values where both keep
+
+
+# Frozen zero positions (seed 42, stream 0, shape (12, 3), sparsity 0.5, axis 0), computed by
+# _floyd_reference and _keys_reference above, not by the library; never edit them to follow a
+# change in the library (docs/stream-spec.md, section 4).
+GOLDEN_ZEROS = {
+    "floyd": [[1, 5, 6, 7, 9, 11], [1, 6, 7, 8, 9, 11], [0, 1, 3, 4, 5, 11]],
+    "keys": [[1, 4, 5, 6, 8, 11], [0, 2, 7, 8, 10, 11], [0, 2, 5, 6, 8, 10]],
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_golden_zero_positions(method, each_isa):
+    a = wf.sparse((12, 3), 0.5, seed=42, method=method)
+    got = [sorted(np.flatnonzero(a[:, c] == 0).tolist()) for c in range(3)]
+    assert got == GOLDEN_ZEROS[method]

@@ -80,15 +80,19 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
 
 void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint64_t rows,
                    uint64_t cols, int axis, uint64_t sampled, bool sampled_are_zero, uint64_t r0,
-                   uint64_t nr, uint64_t c0, uint64_t nc, const py::buffer& out) {
+                   uint64_t nr, uint64_t c0, uint64_t nc, const py::buffer& out, int method) {
     if (axis != 0 && axis != 1) throw std::invalid_argument("axis: must be 0 or 1");
+    if (method != int(SparseMethod::floyd) && method != int(SparseMethod::keys))
+        throw std::invalid_argument("method: must be 0 (floyd) or 1 (keys)");
     if (r0 > rows || nr > rows - r0 || c0 > cols || nc > cols - c0)
         throw std::invalid_argument("region: outside the shape");
     if (sampled > (axis == 0 ? rows : cols)) throw std::invalid_argument("sampled: more than a line holds");
+    if (method == int(SparseMethod::keys) && (axis == 0 ? rows : cols) >= (uint64_t{1} << 31))
+        throw std::invalid_argument("method: keys needs lines shorter than 2^31 positions");
     py::buffer_info info = out.request(/*writable=*/true);
     if (info.readonly || uint64_t(info.size) != nr * nc || size_t(info.itemsize) != dtype_size(t))
         throw std::invalid_argument("out: wrong buffer");
-    const SparseSpec spec{rows, cols, axis, sampled, sampled_are_zero, r0, nr, c0, nc};
+    const SparseSpec spec{rows, cols, axis, sampled, sampled_are_zero, r0, nr, c0, nc, SparseMethod(method)};
     const FillParams p{StreamKey::make(seed, stream), 0.0, std_dev};
     bool finished;
     {
@@ -107,7 +111,7 @@ void register_fill(py::module_& m) {
     m.def("sparse", &sparse_buffer, py::arg("seed"), py::arg("stream"), py::arg("std"),
           py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("axis"), py::arg("sampled"),
           py::arg("sampled_are_zero"), py::arg("r0"), py::arg("nr"), py::arg("c0"), py::arg("nc"),
-          py::arg("out"));
+          py::arg("out"), py::arg("method") = 0);
     m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
           py::arg("seed"), py::arg("stream"), py::arg("block_base"), py::arg("shape"), py::arg("start"), py::arg("len"),

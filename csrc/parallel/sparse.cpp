@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -154,6 +155,168 @@ class Floyd {
     std::vector<uint64_t> bits_;   // BitSet storage, (n + 63) / 64 words per line
 };
 
+// Sparse method "keys" (stream-spec 3.9). Position p of line l has the 8-bit key K(p): byte
+// p of the words from block kKeysBase + l * 2^31 (little-endian bytes: 16 keys a block), and
+// the 64-bit tie key T(p): words 2p and 2p + 1 (low, high) of the words from block kKeysBase +
+// l * 2^31 + 2^30. The zeros are the z positions with the smallest (K(p), T(p), p). Blocks from
+// 2^63 + 2^62 on hold these keys, beside Floyd's range (3.8) below them.
+constexpr uint64_t kKeysBase = (uint64_t{1} << 63) + (uint64_t{1} << 62);
+constexpr uint64_t kTieBlocks = uint64_t{1} << 30;
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "KeyRank reads the raw words' bytes in place, lowest byte first (little-endian)"
+#endif
+
+// t*, the z-th smallest key, comes from counting passes over the line's keys (vectorized): the
+// first counts below two probes 4 standard deviations of the z-th order statistic either side
+// of its mean, leaving a bracket of about 17 values for n = 4096; interpolating passes narrow
+// it to t*. Then the keys below t* are zeros, and so are the `need` ties (keys equal to t*, about
+// n / 256 of them) with the smallest tie keys, computed for the ties only.
+class KeyRank {
+  public:
+    static constexpr int kLines = 4;  // lines per draw(), as Floyd (drawn one after another)
+
+    // `zeros` per line; the maps get the zeros' bits if `bits_are_zeros`, else the kept ones'.
+    KeyRank(const KernelTable& table, uint64_t zeros, bool bits_are_zeros)
+        : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw), count_(table.count_below),
+          below_(table.below_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
+
+    // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count.
+    void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t /*sampled*/, uint64_t* const* out) {
+        for (int k = 0; k < count; ++k) line(key, first + uint64_t(k), n, out[k]);
+    }
+
+  private:
+    static constexpr uint64_t kChunk = uint64_t{1} << 21;  // keys held at once (2 MiB); a multiple of 64
+
+    void line(const StreamKey& key, uint64_t l, uint64_t n, uint64_t* bits) {
+        const uint64_t words = (n + 63) / 64, z = z_;
+        if (z == 0 || z == n) {
+            std::fill(bits, bits + words, (z == 0) == zero_bits_ ? 0 : ~uint64_t{0});
+            if (n % 64) bits[words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+            return;
+        }
+        line_params_ = FillParams{key, 0.0, 0.0, kKeysBase + (l << 31)};
+        n_ = n;
+        held_ = false;
+        // Invariant: below(lo) = clo < z <= chi = below(hi), where below(t) counts the keys < t;
+        // so lo <= t* < hi.
+        uint32_t lo = 0, hi = 256;
+        uint64_t clo = 0, chi = n;
+        const double q = (double(z) - 0.5) / double(n), d = 4.0 * 256.0 * std::sqrt(q * (1.0 - q) / double(n)) + 1.0;
+        uint32_t a = uint32_t(std::clamp(std::floor(256.0 * q - d), 1.0, 255.0));
+        uint32_t b = uint32_t(std::clamp(std::ceil(256.0 * q + d), double(a), 255.0));
+        for (;;) {
+            uint64_t c[2] = {0, 0};
+            chunks([&](const uint8_t* k, uint64_t, uint64_t len) {
+                uint64_t part[2];
+                count_(k, len, a, b, part);
+                c[0] += part[0], c[1] += part[1];
+            });
+            if (z <= c[0]) hi = a, chi = c[0];
+            else if (z <= c[1]) lo = a, clo = c[0], hi = b, chi = c[1];
+            else lo = b, clo = c[1];
+            if (hi - lo == 1) break;
+            // Next probes one standard deviation either side of t*'s interpolated position in
+            // the bracket (3 passes in all for n = 4096, where ternary search needs 4).
+            const double m = double(chi - clo), qb = (double(z - clo) - 0.5) / m, w = double(hi - lo);
+            const double e = lo + qb * w, s = w * std::sqrt(qb * (1.0 - qb) / m) + 0.5;
+            a = uint32_t(std::clamp(std::floor(e - s), double(lo + 1), double(hi - 1)));
+            b = uint32_t(std::clamp(std::ceil(e + s), double(a), double(hi - 1)));
+        }
+        const uint32_t t = lo;  // t*: clo keys below it, chi - clo equal to it
+        if (chi == z) {  // every tie is a zero
+            chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) { below_(k, len, t + 1, bits + p0 / 64); });
+        } else {  // the tie keys decide which `need` of the ties are zeros
+            ties_.resize(size_t(chi - clo));
+            uint64_t* tie = ties_.data();
+            chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) {
+                below_(k, len, t, bits + p0 / 64);
+                below_(k, len, t + 1, scratch_.data());
+                // The words holding ties are found first, branch-free (a branch per word would
+                // mispredict: about one word in four holds a tie).
+                const uint64_t nw = (len + 63) / 64;
+                for (uint64_t g = 0; g < nw; g += 64) {
+                    uint64_t nonzero = 0;
+                    for (uint64_t i = g; i < std::min(nw, g + 64); ++i) {
+                        scratch_[size_t(i)] &= ~bits[p0 / 64 + i];
+                        nonzero |= uint64_t{scratch_[size_t(i)] != 0} << (i - g);
+                    }
+                    for (; nonzero; nonzero &= nonzero - 1) {
+                        const uint64_t i = g + uint64_t(__builtin_ctzll(nonzero));
+                        for (uint64_t x = scratch_[size_t(i)]; x; x &= x - 1) *tie++ = p0 + 64 * i + uint64_t(__builtin_ctzll(x));
+                    }
+                }
+            });
+            choose_ties(z - clo, bits);
+        }
+        if (!zero_bits_) {
+            for (uint64_t i = 0; i < words; ++i) bits[i] = ~bits[i];
+            if (n % 64) bits[words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+        }
+    }
+
+    // Sets the bits of the `need` ties (positions in ties_, ascending) with the smallest
+    // (T(p), p).
+    void choose_ties(uint64_t need, uint64_t* bits) {
+        const size_t m = ties_.size();
+        index_.resize(2 * m);
+        for (size_t i = 0; i < m; ++i) index_[2 * i] = 2 * ties_[i], index_[2 * i + 1] = 2 * ties_[i] + 1;
+        words_.resize(2 * m);
+        FillParams tie = line_params_;
+        tie.block_base += kTieBlocks;
+        gather_(tie, index_.data(), 2 * m, words_.data());
+        tkey_.resize(m);
+        for (size_t i = 0; i < m; ++i) tkey_[i] = uint64_t{words_[2 * i]} | (uint64_t{words_[2 * i + 1]} << 32);
+        auto mark = [bits](uint64_t p) { bits[p / 64] |= uint64_t{1} << (p % 64); };
+        if (m <= 64) {  // rank by counting: no unpredictable branches
+            const uint64_t* const tk = tkey_.data();
+            bool distinct = true;
+            for (size_t i = 0; i < m; ++i) {
+                uint64_t less = 0, same = 0;
+                for (size_t j = 0; j < m; ++j) less += tk[j] < tk[i], same += tk[j] == tk[i];
+                distinct &= same == 1;
+                if (less < need) mark(ties_[i]);
+            }
+            if (distinct) return;  // else (T equal for two ties: p decides) the exact order below
+            for (size_t i = 0; i < m; ++i) bits[ties_[i] / 64] &= ~(uint64_t{1} << (ties_[i] % 64));
+        }
+        order_.resize(m);
+        for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
+        std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [this](uint32_t x, uint32_t y) {
+            return tkey_[x] != tkey_[y] ? tkey_[x] < tkey_[y] : x < y;
+        });
+        for (uint64_t i = 0; i < need; ++i) mark(ties_[order_[size_t(i)]]);
+    }
+
+    // Calls f(keys, p0, len) for the line's keys p0 .. p0+len-1, in chunks of up to kChunk
+    // (generated once for lines up to kChunk, else again on every pass).
+    template <class F>
+    void chunks(F&& f) {
+        const uint64_t held = std::min(n_, kChunk);
+        keys_.resize(size_t(held + 4));  // whole words: up to 3 bytes past the last key
+        scratch_.resize(size_t((held + 63) / 64));
+        for (uint64_t p0 = 0; p0 < n_; p0 += kChunk) {
+            const uint64_t len = std::min(kChunk, n_ - p0);
+            if (!held_) raw_(line_params_, p0 / 4, (len + 3) / 4, keys_.data());
+            held_ = n_ <= kChunk;
+            f(keys_.data(), p0, len);
+        }
+    }
+
+    RangeFn raw_;
+    GatherFn gather_;
+    CountBelowFn count_;
+    BelowBitsFn below_;
+    uint64_t z_;
+    bool zero_bits_;
+    FillParams line_params_;
+    uint64_t n_ = 0;
+    bool held_ = false;
+    std::vector<uint8_t> keys_;
+    std::vector<uint64_t> scratch_, ties_, index_, tkey_;
+    std::vector<uint32_t> words_, order_;
+};
+
 // dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).
 template <class T>
 void scatter_t(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values) {
@@ -237,14 +400,12 @@ struct RowWriter {
     }
 };
 
-}  // namespace
-
-bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
-                 const std::function<bool()>& interrupted) {
-    const KernelTable& table = dispatch::active();
+// Draws each line's positions with a `Drawer` (Floyd or KeyRank: draw(key, first, count, n,
+// sampled, maps)) and writes the region.
+template <class Drawer>
+bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams& params, DType dtype,
+                const SparseSpec& sp, void* out, const std::function<bool()>& interrupted) {
     const RangeFn normal = table.lookup(Dist::normal, dtype);
-    if (!normal) throw std::invalid_argument("dtype: not supported by sparse");
-    if (sp.nr == 0 || sp.nc == 0) return true;
     char* const base = static_cast<char*>(out);
     const size_t isz = dtype_size(dtype);
     const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;  // positions per line
@@ -256,11 +417,11 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch
     // of rows. A team member takes the next free slot.
     struct alignas(64) Worker {  // own cache lines: members are written in the hot loops
-        Floyd floyd;
+        Drawer floyd;
         RowWriter writer;
         std::vector<uint64_t> bits;  // row maps (axis 1) or 64 column maps (axis 0)
     };
-    std::vector<Worker> workers(size_t(nt_max), Worker{Floyd{table.lookup(Dist::raw, DType::u32)}, proto, {}});
+    std::vector<Worker> workers(size_t(nt_max), Worker{drawer, proto, {}});
     auto claim = [&workers](std::atomic<int>& slot) -> Worker& { return workers[size_t(slot.fetch_add(1))]; };
 
     if (sp.axis == 1) {
@@ -273,15 +434,15 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
             std::atomic<int> slot{0};
             run_parallel(team(rows), [&] {
                 Worker& me = claim(slot);
-                Floyd& scratch = me.floyd;
+                Drawer& scratch = me.floyd;
                 RowWriter& writer = me.writer;
                 // Each row's n-bit map plus a last word that stays zero (straddling reads).
                 const uint64_t stride = (sp.cols + 63) / 64 + 1;
-                me.bits.resize(size_t(Floyd::kLines * stride));
-                uint64_t* maps[Floyd::kLines];
-                for (int k = 0; k < Floyd::kLines; ++k) maps[k] = me.bits.data() + size_t(k) * stride;
-                for (uint64_t r0; (r0 = next.fetch_add(Floyd::kLines)) < rows;) {
-                    const int count = int(std::min<uint64_t>(Floyd::kLines, rows - r0));
+                me.bits.resize(size_t(Drawer::kLines * stride));
+                uint64_t* maps[Drawer::kLines];
+                for (int k = 0; k < Drawer::kLines; ++k) maps[k] = me.bits.data() + size_t(k) * stride;
+                for (uint64_t r0; (r0 = next.fetch_add(Drawer::kLines)) < rows;) {
+                    const int count = int(std::min<uint64_t>(Drawer::kLines, rows - r0));
                     scratch.draw(params.key, sp.r0 + b + r0, count, sp.cols, sp.sampled, maps);
                     for (int k = 0; k < count; ++k) {
                         const uint64_t r = r0 + uint64_t(k), gr = sp.r0 + b + r;
@@ -328,7 +489,7 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
             // A group of 64 columns draws into 64 column bitmaps (n bits each, cache-resident),
             // which 64 x 64 bit transposes turn into the rows' mask words.
             Worker& me = claim(slot);
-            Floyd& scratch = me.floyd;
+            Drawer& scratch = me.floyd;
             const uint64_t nwords = (sp.rows + 63) / 64;
             std::vector<uint64_t>& colbits = me.bits;
             colbits.resize(size_t(64 * nwords));
@@ -337,19 +498,20 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
                 for (uint64_t w = g * per_claim; w < std::min(wpr, (g + 1) * per_claim); ++w) {
                     const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
                     if (last - first < 64) std::fill(colbits.begin(), colbits.end(), 0);  // absent columns
-                    for (uint64_t c = first; c < last; c += Floyd::kLines) {
-                        const int count = int(std::min<uint64_t>(Floyd::kLines, last - c));
-                        uint64_t* maps[Floyd::kLines];
+                    for (uint64_t c = first; c < last; c += Drawer::kLines) {
+                        const int count = int(std::min<uint64_t>(Drawer::kLines, last - c));
+                        uint64_t* maps[Drawer::kLines];
                         for (int k = 0; k < count; ++k) maps[k] = colbits.data() + (c + uint64_t(k) - first) * nwords;
                         scratch.draw(params.key, c, count, sp.rows, sp.sampled, maps);
                     }
+                    // Locals: the mask stores could alias the vector's pointer for the compiler.
+                    const uint64_t* const cols = colbits.data();
+                    uint64_t* const dst = rows + w;
                     for (uint64_t b = sp.r0 / 64; b * 64 < sp.r0 + sp.nr; ++b) {
-                        for (int k = 0; k < 64; ++k) block[k] = colbits[size_t(uint64_t(k) * nwords + b)];
+                        for (int k = 0; k < 64; ++k) block[k] = cols[size_t(uint64_t(k) * nwords + b)];
                         transpose64(block);  // block[i]: columns of row 64 b + i
-                        for (uint64_t i = 0; i < 64; ++i) {
-                            const uint64_t row = 64 * b + i;
-                            if (row >= sp.r0 && row < sp.r0 + sp.nr) rows[(row - sp.r0) * wpr + w] = block[i];
-                        }
+                        const uint64_t i0 = std::max(sp.r0, 64 * b) - 64 * b, i1 = std::min<uint64_t>(64, sp.r0 + sp.nr - 64 * b);
+                        for (uint64_t i = i0; i < i1; ++i) dst[(64 * b + i - sp.r0) * wpr] = block[i];
                     }
                 }
             }
@@ -369,6 +531,21 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         });
     }
     return true;
+}
+
+}  // namespace
+
+bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
+                 const std::function<bool()>& interrupted) {
+    const KernelTable& table = dispatch::active();
+    if (!table.lookup(Dist::normal, dtype)) throw std::invalid_argument("dtype: not supported by sparse");
+    if (sp.nr == 0 || sp.nc == 0) return true;
+    if (sp.method == SparseMethod::keys) {
+        const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;
+        const KeyRank drawer(table, sp.sampled_are_zero ? sp.sampled : n - sp.sampled, sp.sampled_are_zero);
+        return fill_lines(table, drawer, params, dtype, sp, out, interrupted);
+    }
+    return fill_lines(table, Floyd(table.lookup(Dist::raw, DType::u32)), params, dtype, sp, out, interrupted);
 }
 
 }  // namespace weightfill

@@ -1,5 +1,6 @@
 // Sparse matrices (stream-spec 3.8): normal values with, for each line of the 2-D tensor, the
-// positions drawn by Floyd's algorithm (from the reserved counter range) set to zero or kept.
+// positions drawn from the reserved counter range (Floyd's algorithm or ranked keys) set to
+// zero or kept.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -8,12 +9,17 @@
 
 namespace weightfill {
 
+// How a line's positions are drawn: Floyd's algorithm (stream-spec 3.8, the default) or the
+// smallest of random 16-bit keys (3.9, "keys": faster when zeros and kept are both many).
+enum class SparseMethod : int { floyd = 0, keys = 1 };
+
 struct SparseSpec {
     uint64_t rows, cols;        // full shape
     int axis;                   // 0: lines are columns (positions run over rows); 1: lines are rows
     uint64_t sampled;           // positions drawn per line by Floyd's algorithm
     bool sampled_are_zero;      // the drawn positions become zero (else they are the kept ones)
     uint64_t r0, nr, c0, nc;    // region: rows r0 .. r0+nr-1, columns c0 .. c0+nc-1
+    SparseMethod method;
 };
 
 // Fills `out` (the region, C order, `dtype`) with normal(0, std) values (`params`: a = 0,

@@ -9,6 +9,7 @@
 // Everything is in an unnamed namespace: each includer gets its own copy compiled with its own
 // flags, and nothing compiled for AVX-512 can be picked by the linker for the portable path.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -733,9 +734,57 @@ void zero_where(void* out_v, const uint64_t* bits, uint64_t n, uint64_t flip) {
         if (((bits[c / 64] ^ flip) >> (c % 64)) & 1) out[c] = T(0);
 }
 
+// Counts keys below two thresholds. The inner loop is written for the compiler to vectorize in
+// each instruction set's translation unit (AVX-512BW: per 64 keys, a compare into a mask and a
+// masked byte subtract per threshold): 8-bit lane counters, emptied every 255 rounds, before
+// they could wrap.
+template <class O>
+void count_below(const uint8_t* keys, uint64_t n, uint32_t a, uint32_t b, uint64_t* counts) {
+    if (a > 0xFF || b > 0xFF) {  // 256: every key is below
+        uint64_t c[2];
+        count_below<O>(keys, n, a > 0xFF ? 0 : a, b > 0xFF ? 0 : b, c);
+        counts[0] = a > 0xFF ? n : c[0];
+        counts[1] = b > 0xFF ? n : c[1];
+        return;
+    }
+    const uint8_t ta = uint8_t(a), tb = uint8_t(b);
+    uint64_t ca = 0, cb = 0, p = 0;
+    while (n - p >= 64) {
+        const uint64_t end = p + std::min<uint64_t>(64 * 255, (n - p) / 64 * 64);
+        uint8_t la[64] = {}, lb[64] = {};
+        for (; p < end; p += 64) {
+            for (int j = 0; j < 64; ++j) {
+                la[j] = uint8_t(la[j] + (keys[p + j] < ta));
+                lb[j] = uint8_t(lb[j] + (keys[p + j] < tb));
+            }
+        }
+        for (int j = 0; j < 64; ++j) ca += la[j], cb += lb[j];
+    }
+    for (; p < n; ++p) ca += keys[p] < ta, cb += keys[p] < tb;
+    counts[0] = ca;
+    counts[1] = cb;
+}
+
+template <class O>
+void below_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits) {
+    const uint64_t words = (n + 63) / 64;
+    if (t == 0 || t > 0xFF) {  // none below 0; all below 256
+        for (uint64_t w = 0; w < words; ++w) bits[w] = t == 0 ? 0 : ~uint64_t{0};
+        if (t != 0 && n % 64) bits[words - 1] = (uint64_t{1} << (n % 64)) - 1;
+        return;
+    }
+    uint64_t p = 0;
+    for (; n - p >= 64; p += 64) bits[p / 64] = O::below64(keys + p, uint8_t(t));
+    if (p < n) {
+        uint64_t w = 0;
+        for (uint64_t j = 0; p + j < n; ++j) w |= uint64_t{keys[p + j] < t} << j;
+        bits[p / 64] = w;
+    }
+}
+
 template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}, {}, {}};
+    KernelTable t{name, {}, {}, &fill_at<O, RawU32>, {}, &count_below<O>, &below_bits<O>};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);

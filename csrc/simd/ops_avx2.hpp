@@ -146,6 +146,17 @@ struct OpsAvx2 {
         hi = _mm256_permute2x128_si256(t0, t1, 0x31);
     }
     static void storeu32(uint32_t* p, U a) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), a); }
+    // Bit j: k[j] < t, for j in 0 .. 63 (sparse keys, stream-spec 3.9). AVX2 has no unsigned
+    // byte compare: k >= t exactly when max(k, t) == k.
+    static uint64_t below64(const uint8_t* k, uint8_t t) {
+        const __m256i tv = _mm256_set1_epi8(char(t));
+        uint64_t w = 0;
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 32 * h));
+            w |= uint64_t(~uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, tv), v)))) << (32 * h);
+        }
+        return w;
+    }
 };
 
 }  // namespace weightfill::simd

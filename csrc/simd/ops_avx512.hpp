@@ -161,6 +161,10 @@ struct OpsAvx512 {
     static void zero64(uint64_t* p, uint64_t z) {
         for (int i = 0; i < 8; ++i) _mm512_mask_storeu_epi64(p + 8 * i, __mmask8(z >> (8 * i)), _mm512_setzero_si512());
     }
+    // Bit j: k[j] < t, for j in 0 .. 63 (sparse keys, stream-spec 3.9).
+    static uint64_t below64(const uint8_t* k, uint8_t t) {
+        return _mm512_cmplt_epu8_mask(_mm512_loadu_si512(k), _mm512_set1_epi8(char(t)));
+    }
 };
 
 }  // namespace weightfill::simd

@@ -131,6 +131,12 @@ struct OpsScalar {
     }
     static void interleave32(U a, U b, U& lo, U& hi) { lo = a; hi = b; }
     static void storeu32(uint32_t* p, U a) { std::memcpy(p, &a, 4); }
+    // Bit j: k[j] < t, for j in 0 .. 63 (sparse keys, stream-spec 3.9).
+    static uint64_t below64(const uint8_t* k, uint8_t t) {
+        uint64_t w = 0;
+        for (int j = 0; j < 64; ++j) w |= uint64_t{k[j] < t} << j;
+        return w;
+    }
 };
 
 }  // namespace weightfill::simd

@@ -53,4 +53,5 @@ def sparse(
     c0: int,
     nc: int,
     out: Any,
+    method: int = ...,
 ) -> None: ...

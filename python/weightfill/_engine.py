@@ -57,12 +57,16 @@ def fill(
 
 def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int, ...],
            axis: int, sampled: int, sampled_are_zero: bool, start: tuple[int, ...],
-           length: tuple[int, ...], out: np.ndarray) -> None:
-    """Fills the region ``out`` of a sparse matrix (stream-spec 3.8)."""
+           length: tuple[int, ...], out: np.ndarray, method: str = "floyd") -> None:
+    """Fills the region ``out`` of a sparse matrix (stream-spec 3.8, or 3.9 for "keys")."""
     if dtype.itemsize == 2:
         out = out.view(np.uint16)
     _core.sparse(seed, stream, std, _DTYPE_CODES[dtype], shape[0], shape[1], axis, sampled,
-                 sampled_are_zero, start[0], length[0], start[1], length[1], out)
+                 sampled_are_zero, start[0], length[0], start[1], length[1], out,
+                 _SPARSE_METHODS[method])
+
+
+_SPARSE_METHODS = {"floyd": 0, "keys": 1}
 
 
 set_num_threads = _core.set_num_threads

@@ -247,6 +247,7 @@ def sparse(
     dtype: DTypeLike = None,
     out: Optional[np.ndarray] = None,
     region: Optional[RegionLike] = None,
+    method: str = "floyd",
 ) -> np.ndarray:
     """A 2-D normal(0, std) matrix with an exact number of zeros along ``axis``.
 
@@ -275,12 +276,20 @@ def sparse(
         The axis along which counts are exact.
     seed, stream, dtype, out, region
         As in :func:`uniform`.
+    method : "floyd" or "keys"
+        How each line's zero positions are drawn; both give exactly uniform random positions
+        (every set of positions equally likely), from different random numbers, so the two
+        produce different matrices. ``"floyd"`` (the default, stream-spec 3.8) draws
+        ``min(zeros, kept)`` positions one after another; ``"keys"`` (3.9) gives every position
+        a random 16-bit key and zeroes the smallest, a cost that does not grow with the count:
+        on 4096 x 4096 float32 it is faster from a sparsity of about 0.2 to 0.8. The method is
+        part of what a seed reproduces: keep it fixed with the seed.
 
     Reproducibility
     ---------------
-    Which positions are zero depends only on (seed, stream, line index, counts): Floyd's
-    algorithm over draws from a reserved part of the counter space that element draws never
-    reach, so regions and shards agree with the whole. See docs/stream-spec.md 3.8.
+    Which positions are zero depends only on (seed, stream, method, line index, counts),
+    drawn from a reserved part of the counter space that element draws never reach, so
+    regions and shards agree with the whole. See docs/stream-spec.md 3.8 and 3.9.
     """
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
@@ -290,6 +299,10 @@ def sparse(
     if ax not in (0, 1, -1, -2):
         raise ValueError(f"axis must be 0 or 1, got {ax}")
     ax %= 2
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, not {type(method).__name__}")
+    if method not in ("floyd", "keys"):
+        raise ValueError(f"method must be 'floyd' or 'keys', got {method!r}")
     n, lines = tgt.shape[ax], tgt.shape[1 - ax]
     if (sparsity is None) == (nonzeros is None):
         raise TypeError("give exactly one of sparsity and nonzeros")
@@ -307,11 +320,14 @@ def sparse(
     if lines >= 1 << 31 or n >= 1 << 32:
         raise ValueError(f"shape {tgt.shape} is too large for sparse "
                          "(fewer than 2**31 lines, lines shorter than 2**32)")
+    if method == "keys" and n >= 1 << 31:
+        raise ValueError(f"method 'keys' needs lines shorter than 2**31 positions, "
+                         f"got shape[{ax}] = {n}")
     _, sd = _mean_std(0.0, std, tgt.dtype, bounded=False)
     # Draw whichever of the zeros and the kept positions is fewer.
     sampled_are_zero = zeros <= n - zeros
     _engine.sparse(s, t, sd, tgt.dtype, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
-                   sampled_are_zero, tgt.start, tgt.length, tgt.out)
+                   sampled_are_zero, tgt.start, tgt.length, tgt.out, method)
     return tgt.result  # type: ignore[no-any-return]
 
 
