@@ -7,8 +7,9 @@ median time of weightfill and of its baseline, interleaved run by run so that dr
 both, and their ratio. Cases follow the engine issues' targets: normal and uniform with all
 threads, normal with one thread and on the AVX2 kernel, thread scaling; truncated normal
 (-2, 2) against numpy and torch.nn.init.trunc_normal_; bfloat16 normal against float32 normal
-and torch's bfloat16 normal_; sparse (4096, 4096) at sparsity 0.1, 0.5 and 0.9 against normal
-of the same shape. torch cases run when torch is installed.
+and torch's bfloat16 normal_; sparse (4096, 4096) at sparsity 0.1, 0.5 and 0.9 with both
+methods ("sparse": Floyd, the default; "keys") against normal of the same shape. torch cases
+run when torch is installed.
 """
 
 from __future__ import annotations
@@ -130,12 +131,13 @@ def main() -> None:
     def wf_normal_square():
         wf.normal(std=0.01, seed=1, out=square)
 
-    for sparsity in (0.1, 0.5, 0.9):
-        def wf_sparse(sparsity=sparsity):
-            wf.sparse(sparsity=sparsity, seed=1, out=square)
+    for method, tag in (("floyd", "sparse"), ("keys", "keys")):
+        for sparsity in (0.1, 0.5, 0.9):
+            def wf_sparse(sparsity=sparsity, method=method):
+                wf.sparse(sparsity=sparsity, seed=1, out=square, method=method)
 
-        case(f"sparse{sparsity}", best, threads, wf_sparse, wf_normal_square,
-             ">= 0.67x (1.5x time)", square.size)
+            case(f"{tag}{sparsity}", best, threads, wf_sparse, wf_normal_square,
+                 ">= 0.67x (1.5x time)", square.size)
 
     header = f"{'case':<11}{'kernel':<8}{'threads':>8}{'weightfill':>14}{'baseline':>12}"
     print(f"\n{header}{'speed-up':>10}  target")

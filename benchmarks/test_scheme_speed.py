@@ -85,6 +85,11 @@ def test_sparse_weightfill(run, square):
 
 
 @pytest.mark.benchmark(group="sparse")
+def test_sparse_keys_weightfill(run, square):
+    run(lambda: wf.sparse(sparsity=0.9, seed=1, out=square, method="keys"), square.size)
+
+
+@pytest.mark.benchmark(group="sparse")
 def test_sparse_numpy(run, square, rng):
     """torch's recipe in numpy: normal(0, 0.01), then ceil(0.9 * rows) zeros per column."""
     rows, cols = SPARSE

@@ -180,31 +180,61 @@ class KeyRank {
         : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw), count_(table.count_below),
           below_(table.below_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
 
-    // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count.
+    // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count. The ties
+    // of all `count` lines get their tie keys from one gather call.
     void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t /*sampled*/, uint64_t* const* out) {
-        for (int k = 0; k < count; ++k) line(key, first + uint64_t(k), n, out[k]);
+        const uint64_t z = z_, words = (n + 63) / 64;
+        if (z == 0 || z == n) {
+            for (int k = 0; k < count; ++k) {
+                std::fill(out[k], out[k] + words, (z == 0) == zero_bits_ ? 0 : ~uint64_t{0});
+                if (n % 64) out[k][words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+            }
+            return;
+        }
+        if (n != n_) {  // the first probes depend only on (n, z): 4 standard deviations of t*
+            n_ = n;
+            const double q = (double(z) - 0.5) / double(n), d = 4.0 * 256.0 * std::sqrt(q * (1.0 - q) / double(n)) + 1.0;
+            a0_ = uint32_t(std::clamp(std::floor(256.0 * q - d), 1.0, 255.0));
+            b0_ = uint32_t(std::clamp(std::ceil(256.0 * q + d), double(a0_), 255.0));
+        }
+        ties_.clear();
+        index_.clear();
+        uint64_t need[kLines], tie_end[kLines];
+        for (int k = 0; k < count; ++k) {
+            need[k] = select(key, first + uint64_t(k), out[k]);
+            tie_end[k] = ties_.size();
+        }
+        if (!ties_.empty()) {
+            // T(p) of line l: words 2p, 2p+1 from block kKeysBase + l * 2^31 + 2^30, as element
+            // indices 4 (l * 2^31 + 2^30) + 2p (+1) from block kKeysBase (below 2^64: l < 2^31).
+            words_.resize(index_.size());
+            gather_(FillParams{key, 0.0, 0.0, kKeysBase}, index_.data(), index_.size(), words_.data());
+        }
+        for (int k = 0; k < count; ++k) {
+            const size_t begin = k == 0 ? 0 : size_t(tie_end[k - 1]);
+            if (need[k] > 0) choose_ties(begin, size_t(tie_end[k]), need[k], out[k]);
+            if (!zero_bits_) {
+                for (uint64_t i = 0; i < words; ++i) out[k][i] = ~out[k][i];
+                if (n % 64) out[k][words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+            }
+        }
     }
 
   private:
     static constexpr uint64_t kChunk = uint64_t{1} << 21;  // keys held at once (2 MiB); a multiple of 64
 
-    void line(const StreamKey& key, uint64_t l, uint64_t n, uint64_t* bits) {
-        const uint64_t words = (n + 63) / 64, z = z_;
-        if (z == 0 || z == n) {
-            std::fill(bits, bits + words, (z == 0) == zero_bits_ ? 0 : ~uint64_t{0});
-            if (n % 64) bits[words - 1] &= (uint64_t{1} << (n % 64)) - 1;
-            return;
-        }
-        line_params_ = FillParams{key, 0.0, 0.0, kKeysBase + (l << 31)};
-        n_ = n;
+    // Marks line l's zeros below t* in `bits`; appends its ties (positions with key t*) to ties_
+    // and their tie keys' element indices to index_ and returns how many of them are zeros
+    // (0 when all are, and then marks them too).
+    uint64_t select(const StreamKey& key, uint64_t l, uint64_t* bits) {
+        const uint64_t n = n_, z = z_;
+        line_params_.key = key;
+        line_params_.block_base = kKeysBase + (l << 31);
         held_ = false;
         // Invariant: below(lo) = clo < z <= chi = below(hi), where below(t) counts the keys < t;
         // so lo <= t* < hi.
-        uint32_t lo = 0, hi = 256;
+        uint32_t lo = 0, hi = 256, a = a0_, b = b0_;
         uint64_t clo = 0, chi = n;
-        const double q = (double(z) - 0.5) / double(n), d = 4.0 * 256.0 * std::sqrt(q * (1.0 - q) / double(n)) + 1.0;
-        uint32_t a = uint32_t(std::clamp(std::floor(256.0 * q - d), 1.0, 255.0));
-        uint32_t b = uint32_t(std::clamp(std::ceil(256.0 * q + d), double(a), 255.0));
         for (;;) {
             uint64_t c[2] = {0, 0};
             chunks([&](const uint8_t* k, uint64_t, uint64_t len) {
@@ -217,56 +247,57 @@ class KeyRank {
             else lo = b, clo = c[1];
             if (hi - lo == 1) break;
             // Next probes one standard deviation either side of t*'s interpolated position in
-            // the bracket (3 passes in all for n = 4096, where ternary search needs 4).
-            const double m = double(chi - clo), qb = (double(z - clo) - 0.5) / m, w = double(hi - lo);
-            const double e = lo + qb * w, s = w * std::sqrt(qb * (1.0 - qb) / m) + 0.5;
-            a = uint32_t(std::clamp(std::floor(e - s), double(lo + 1), double(hi - 1)));
-            b = uint32_t(std::clamp(std::ceil(e + s), double(a), double(hi - 1)));
+            // the bracket (3 passes in all for n = 4096, where ternary search needs 4). Any
+            // probes with lo < a <= b < hi give the same t*: single precision and truncation
+            // are plenty (double division, sqrt and floor took a tenth of a short line's time).
+            const float inv = 1.0f / float(chi - clo), qb = (float(z - clo) - 0.5f) * inv, w = float(hi - lo);
+            const float e = float(lo) + qb * w, s = w * std::sqrt(qb * (1.0f - qb) * inv) + 1.0f;
+            a = uint32_t(std::clamp(e - s, float(lo + 1), float(hi - 1)));
+            b = uint32_t(std::clamp(e + s, float(a), float(hi - 1)));
         }
         const uint32_t t = lo;  // t*: clo keys below it, chi - clo equal to it
         if (chi == z) {  // every tie is a zero
             chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) { below_(k, len, t + 1, bits + p0 / 64); });
-        } else {  // the tie keys decide which `need` of the ties are zeros
-            ties_.resize(size_t(chi - clo));
-            uint64_t* tie = ties_.data();
-            chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) {
-                below_(k, len, t, bits + p0 / 64);
-                below_(k, len, t + 1, scratch_.data());
-                // The words holding ties are found first, branch-free (a branch per word would
-                // mispredict: about one word in four holds a tie).
-                const uint64_t nw = (len + 63) / 64;
-                for (uint64_t g = 0; g < nw; g += 64) {
-                    uint64_t nonzero = 0;
-                    for (uint64_t i = g; i < std::min(nw, g + 64); ++i) {
-                        scratch_[size_t(i)] &= ~bits[p0 / 64 + i];
-                        nonzero |= uint64_t{scratch_[size_t(i)] != 0} << (i - g);
-                    }
-                    for (; nonzero; nonzero &= nonzero - 1) {
-                        const uint64_t i = g + uint64_t(__builtin_ctzll(nonzero));
-                        for (uint64_t x = scratch_[size_t(i)]; x; x &= x - 1) *tie++ = p0 + 64 * i + uint64_t(__builtin_ctzll(x));
-                    }
+            return 0;
+        }
+        // The tie keys decide which of the ties are zeros.
+        const size_t first_tie = ties_.size();
+        ties_.resize(first_tie + size_t(chi - clo));
+        uint64_t* tie = ties_.data() + first_tie;
+        chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) {
+            below_(k, len, t, bits + p0 / 64);
+            below_(k, len, t + 1, scratch_.data());
+            // The words holding ties are found first, branch-free (a branch per word would
+            // mispredict: about one word in four holds a tie).
+            const uint64_t nw = (len + 63) / 64;
+            for (uint64_t g = 0; g < nw; g += 64) {
+                uint64_t nonzero = 0;
+                for (uint64_t i = g; i < std::min(nw, g + 64); ++i) {
+                    scratch_[size_t(i)] &= ~bits[p0 / 64 + i];
+                    nonzero |= uint64_t{scratch_[size_t(i)] != 0} << (i - g);
                 }
-            });
-            choose_ties(z - clo, bits);
+                for (; nonzero; nonzero &= nonzero - 1) {
+                    const uint64_t i = g + uint64_t(__builtin_ctzll(nonzero));
+                    for (uint64_t x = scratch_[size_t(i)]; x; x &= x - 1) *tie++ = p0 + 64 * i + uint64_t(__builtin_ctzll(x));
+                }
+            }
+        });
+        const uint64_t base = 4 * ((l << 31) + kTieBlocks);
+        for (size_t i = first_tie; i < ties_.size(); ++i) {
+            index_.push_back(base + 2 * ties_[i]);
+            index_.push_back(base + 2 * ties_[i] + 1);
         }
-        if (!zero_bits_) {
-            for (uint64_t i = 0; i < words; ++i) bits[i] = ~bits[i];
-            if (n % 64) bits[words - 1] &= (uint64_t{1} << (n % 64)) - 1;
-        }
+        return z - clo;
     }
 
-    // Sets the bits of the `need` ties (positions in ties_, ascending) with the smallest
-    // (T(p), p).
-    void choose_ties(uint64_t need, uint64_t* bits) {
-        const size_t m = ties_.size();
-        index_.resize(2 * m);
-        for (size_t i = 0; i < m; ++i) index_[2 * i] = 2 * ties_[i], index_[2 * i + 1] = 2 * ties_[i] + 1;
-        words_.resize(2 * m);
-        FillParams tie = line_params_;
-        tie.block_base += kTieBlocks;
-        gather_(tie, index_.data(), 2 * m, words_.data());
+    // Sets the bits of the `need` ties ties_[begin .. end) (ascending positions; tie keys in
+    // words_) with the smallest (T(p), p).
+    void choose_ties(size_t begin, size_t end, uint64_t need, uint64_t* bits) {
+        const size_t m = end - begin;
+        const uint64_t* const pos = ties_.data() + begin;
         tkey_.resize(m);
-        for (size_t i = 0; i < m; ++i) tkey_[i] = uint64_t{words_[2 * i]} | (uint64_t{words_[2 * i + 1]} << 32);
+        for (size_t i = 0; i < m; ++i)
+            tkey_[i] = uint64_t{words_[2 * (begin + i)]} | (uint64_t{words_[2 * (begin + i) + 1]} << 32);
         auto mark = [bits](uint64_t p) { bits[p / 64] |= uint64_t{1} << (p % 64); };
         if (m <= 64) {  // rank by counting: no unpredictable branches
             const uint64_t* const tk = tkey_.data();
@@ -275,17 +306,17 @@ class KeyRank {
                 uint64_t less = 0, same = 0;
                 for (size_t j = 0; j < m; ++j) less += tk[j] < tk[i], same += tk[j] == tk[i];
                 distinct &= same == 1;
-                if (less < need) mark(ties_[i]);
+                if (less < need) mark(pos[i]);
             }
             if (distinct) return;  // else (T equal for two ties: p decides) the exact order below
-            for (size_t i = 0; i < m; ++i) bits[ties_[i] / 64] &= ~(uint64_t{1} << (ties_[i] % 64));
+            for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
         }
         order_.resize(m);
         for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
         std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [this](uint32_t x, uint32_t y) {
             return tkey_[x] != tkey_[y] ? tkey_[x] < tkey_[y] : x < y;
         });
-        for (uint64_t i = 0; i < need; ++i) mark(ties_[order_[size_t(i)]]);
+        for (uint64_t i = 0; i < need; ++i) mark(pos[order_[size_t(i)]]);
     }
 
     // Calls f(keys, p0, len) for the line's keys p0 .. p0+len-1, in chunks of up to kChunk
@@ -310,7 +341,8 @@ class KeyRank {
     uint64_t z_;
     bool zero_bits_;
     FillParams line_params_;
-    uint64_t n_ = 0;
+    uint64_t n_ = 0;            // line length of the cached first probes a0_, b0_
+    uint32_t a0_ = 0, b0_ = 0;
     bool held_ = false;
     std::vector<uint8_t> keys_;
     std::vector<uint64_t> scratch_, ties_, index_, tkey_;

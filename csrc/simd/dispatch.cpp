@@ -31,7 +31,7 @@ CpuFeatures detect() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28);
-    const bool f16c = c & (1u << 29);
+    const bool f16c = c & (1u << 29), popcnt = c & (1u << 23);
     if (!(osxsave && avx)) return f;
     const uint64_t xcr0 = xgetbv0();
     const bool ymm_os = (xcr0 & 0x6) == 0x6;     // XMM and YMM state
@@ -40,7 +40,7 @@ CpuFeatures detect() {
     __cpuid_count(7, 0, a, b, c, d);
     const bool avx2 = b & (1u << 5);
     const bool f512 = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
-    f.avx2_fma = ymm_os && avx2 && fma && f16c;
+    f.avx2_fma = ymm_os && avx2 && fma && f16c && popcnt;  // every such CPU has POPCNT
     f.avx512 = f.avx2_fma && zmm_os && f512 && dq && bw && vl;
     return f;
 }
