@@ -300,15 +300,17 @@ class KeyRank {
             tkey_[i] = uint64_t{words_[2 * (begin + i)]} | (uint64_t{words_[2 * (begin + i) + 1]} << 32);
         auto mark = [bits](uint64_t p) { bits[p / 64] |= uint64_t{1} << (p % 64); };
         if (m <= 64) {  // rank by counting: no unpredictable branches
+            // Marks the ties with fewer than `need` smaller tie keys. With distinct keys that is
+            // exactly `need` of them; equal keys share a rank, which changes the count only
+            // when they straddle the boundary, and then p must decide (the exact order below).
             const uint64_t* const tk = tkey_.data();
-            bool distinct = true;
+            uint64_t marked = 0;
             for (size_t i = 0; i < m; ++i) {
-                uint64_t less = 0, same = 0;
-                for (size_t j = 0; j < m; ++j) less += tk[j] < tk[i], same += tk[j] == tk[i];
-                distinct &= same == 1;
-                if (less < need) mark(pos[i]);
+                uint64_t less = 0;
+                for (size_t j = 0; j < m; ++j) less += tk[j] < tk[i];
+                if (less < need) mark(pos[i]), ++marked;
             }
-            if (distinct) return;  // else (T equal for two ties: p decides) the exact order below
+            if (marked == need) return;
             for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
         }
         order_.resize(m);
