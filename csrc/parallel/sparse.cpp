@@ -413,6 +413,20 @@ struct RowWriter {
             zero_where(row, zeros.data(), count, flip);
             return;
         }
+        write_kept(row, g0, count, words);
+    }
+
+    // As write, with the row's words gathered from a block-major mask: word w is
+    // words[w * stride] (the mask path's private copy is the gather itself).
+    void write_strided(char* row, uint64_t g0, uint64_t count, const uint64_t* words, uint64_t stride) {
+        zeros.resize(size_t((count + 63) / 64));
+        for (size_t w = 0; w < zeros.size(); ++w) zeros[w] = words[w * stride];
+        if (kept_only) return write_kept(row, g0, count, zeros.data());
+        normal(params, g0, count, row);
+        zero_where(row, zeros.data(), count, flip);
+    }
+
+    void write_kept(char* row, uint64_t g0, uint64_t count, const uint64_t* words) {
         // Kept-only: zero the row, then generate just the kept elements (a gather costs several
         // times an element's share of a range fill). On 4096 x 4096 float32 this is faster
         // than the mask path from about 5% kept (sparsity 0.95) on, hence the 1/20 threshold.
@@ -497,56 +511,51 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     }
 
     // Lines are columns, taken in strips of columns. First the strip's columns draw their
-    // positions into a row-major mask (mask[(row - r0) * wpr + w], bit k: column 64 w + k of
-    // the strip); then the strip's rows are written, each reading its wpr contiguous words.
-    // Threads claim blocks of 8 groups of 64 columns when there are enough for every thread, so
-    // that (rows being 64-byte aligned, wpr a multiple of 8) no cache line of the mask has two
-    // writers; else single groups. Strips are up to 4096 columns wide (wider gained nothing
+    // positions into a bit mask, then the strip's rows are written, each gathering its words.
+    // The mask is block-major: mask[(band * wpr + w) * 64 + i], bit k, is column 64 w + k of the
+    // strip in row 64 (r0 / 64 + band) + i, so that a 64 x 64 transposed block is one contiguous
+    // 512-byte store (storing its words into row-major rows, 64 cache lines apart, made the
+    // mask phase cost a tenth of a normal fill). A run of rows reads its band's blocks (32 KiB
+    // for 4096 columns) from cache. Strips are up to 4096 columns wide (wider gained nothing
     // measurable), narrower where the mask would exceed max(8 MiB, 1/128 of the output) (inside
     // the memory target's 1% + 16 MiB allowance): a multiple of 512 columns, or of 64 below 512.
     const uint64_t mask_bits = 8 * std::max<uint64_t>(uint64_t{8} << 20, sp.nr * sp.nc * isz / 128);
-    uint64_t strip = std::min<uint64_t>(4096, mask_bits / sp.nr);
+    uint64_t strip = std::min<uint64_t>(4096, mask_bits / (sp.nr + 126));
     strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
+    const uint64_t band0 = sp.r0 / 64, bands = (sp.r0 + sp.nr - 1) / 64 - band0 + 1;
     constexpr uint64_t kRowsPerClaim = 16;
     std::vector<uint64_t> mask;
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += strip) {
         if (cs > sp.c0 && interrupted && interrupted()) return false;
         const uint64_t ce = std::min(cs + strip, sp.c0 + sp.nc);
         const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
-        mask.resize(size_t(sp.nr * wpr) + 8);
-        uint64_t* const rows = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.data()) + 63) & ~uintptr_t{63});
+        mask.resize(size_t(bands * wpr * 64) + 8);
+        uint64_t* const blocks = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.data()) + 63) & ~uintptr_t{63});
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
-        const uint64_t per_claim = wpr >= 8 * uint64_t(nt_max) ? 8 : 1;  // groups per claim
-        const uint64_t claims = (wpr + per_claim - 1) / per_claim;
-        run_parallel(team(claims), [&] {
+        run_parallel(team(wpr), [&] {
             // A group of 64 columns draws into 64 column bitmaps (n bits each, cache-resident),
-            // which 64 x 64 bit transposes turn into the rows' mask words.
+            // which 64 x 64 bit transposes turn into the mask's blocks. Each thread writes whole
+            // blocks (whole cache lines), so claims can be single groups.
             Worker& me = claim(slot);
             Drawer& scratch = me.floyd;
             const uint64_t nwords = (sp.rows + 63) / 64;
             std::vector<uint64_t>& colbits = me.bits;
             colbits.resize(size_t(64 * nwords));
-            alignas(64) uint64_t block[64];
-            for (uint64_t g; (g = next.fetch_add(1)) < claims;) {
-                for (uint64_t w = g * per_claim; w < std::min(wpr, (g + 1) * per_claim); ++w) {
-                    const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
-                    if (last - first < 64) std::fill(colbits.begin(), colbits.end(), 0);  // absent columns
-                    for (uint64_t c = first; c < last; c += Drawer::kLines) {
-                        const int count = int(std::min<uint64_t>(Drawer::kLines, last - c));
-                        uint64_t* maps[Drawer::kLines];
-                        for (int k = 0; k < count; ++k) maps[k] = colbits.data() + (c + uint64_t(k) - first) * nwords;
-                        scratch.draw(params.key, c, count, sp.rows, sp.sampled, maps);
-                    }
-                    // Locals: the mask stores could alias the vector's pointer for the compiler.
-                    const uint64_t* const cols = colbits.data();
-                    uint64_t* const dst = rows + w;
-                    for (uint64_t b = sp.r0 / 64; b * 64 < sp.r0 + sp.nr; ++b) {
-                        for (int k = 0; k < 64; ++k) block[k] = cols[size_t(uint64_t(k) * nwords + b)];
-                        transpose64(block);  // block[i]: columns of row 64 b + i
-                        const uint64_t i0 = std::max(sp.r0, 64 * b) - 64 * b, i1 = std::min<uint64_t>(64, sp.r0 + sp.nr - 64 * b);
-                        for (uint64_t i = i0; i < i1; ++i) dst[(64 * b + i - sp.r0) * wpr] = block[i];
-                    }
+            for (uint64_t w; (w = next.fetch_add(1)) < wpr;) {
+                const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
+                if (last - first < 64) std::fill(colbits.begin(), colbits.end(), 0);  // absent columns
+                for (uint64_t c = first; c < last; c += Drawer::kLines) {
+                    const int count = int(std::min<uint64_t>(Drawer::kLines, last - c));
+                    uint64_t* maps[Drawer::kLines];
+                    for (int k = 0; k < count; ++k) maps[k] = colbits.data() + (c + uint64_t(k) - first) * nwords;
+                    scratch.draw(params.key, c, count, sp.rows, sp.sampled, maps);
+                }
+                const uint64_t* const cols = colbits.data();
+                for (uint64_t band = 0; band < bands; ++band) {
+                    uint64_t* const block = blocks + (band * wpr + w) * 64;
+                    for (uint64_t k = 0; k < 64; ++k) block[k] = cols[size_t(k * nwords + band0 + band)];
+                    transpose64(block);  // block[i]: the group's columns in row 64 (band0 + band) + i
                 }
             }
         });
@@ -558,8 +567,9 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
             RowWriter& writer = claim(row_slot).writer;
             for (uint64_t r0; (r0 = row_next.fetch_add(kRowsPerClaim)) < sp.nr;) {
                 for (uint64_t r = r0; r < std::min(sp.nr, r0 + kRowsPerClaim); ++r) {
-                    const uint64_t* words = rows + r * wpr;
-                    writer.write(base + (r * sp.nc + (cs - sp.c0)) * isz, (sp.r0 + r) * sp.cols + cs, ce - cs, words);
+                    const uint64_t row = sp.r0 + r;
+                    const uint64_t* words = blocks + (row / 64 - band0) * wpr * 64 + row % 64;
+                    writer.write_strided(base + (r * sp.nc + (cs - sp.c0)) * isz, row * sp.cols + cs, ce - cs, words, 64);
                 }
             }
         });
