@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 #if defined(__SSE2__)
@@ -295,24 +296,28 @@ class KeyRank {
     void choose_ties(size_t begin, size_t end, uint64_t need, uint64_t* bits) {
         const size_t m = end - begin;
         const uint64_t* const pos = ties_.data() + begin;
-        tkey_.resize(m);
-        for (size_t i = 0; i < m; ++i)
-            tkey_[i] = uint64_t{words_[2 * (begin + i)]} | (uint64_t{words_[2 * (begin + i) + 1]} << 32);
         auto mark = [bits](uint64_t p) { bits[p / 64] |= uint64_t{1} << (p % 64); };
         if (m <= 64) {  // rank by counting: no unpredictable branches
-            // Marks the ties with fewer than `need` smaller tie keys. With distinct keys that is
-            // exactly `need` of them; equal keys share a rank, which changes the count only
-            // when they straddle the boundary, and then p must decide (the exact order below).
-            const uint64_t* const tk = tkey_.data();
+            // Marks the ties with fewer than `need` smaller high words of T (32-bit compares
+            // vectorize in this baseline translation unit). With distinct high words that is
+            // exactly `need` ties, the right ones; equal high words share a rank, which changes
+            // the count only when they straddle the boundary, and then the full (T, p) order
+            // below decides (about m^2 / 2^33 of lines).
+            hi_.resize(m);
+            for (size_t i = 0; i < m; ++i) hi_[i] = words_[2 * (begin + i) + 1];
+            const uint32_t* const h = hi_.data();
             uint64_t marked = 0;
             for (size_t i = 0; i < m; ++i) {
-                uint64_t less = 0;
-                for (size_t j = 0; j < m; ++j) less += tk[j] < tk[i];
+                uint32_t less = 0;
+                for (size_t j = 0; j < m; ++j) less += h[j] < h[i];
                 if (less < need) mark(pos[i]), ++marked;
             }
             if (marked == need) return;
             for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
         }
+        tkey_.resize(m);
+        for (size_t i = 0; i < m; ++i)
+            tkey_[i] = uint64_t{words_[2 * (begin + i)]} | (uint64_t{words_[2 * (begin + i) + 1]} << 32);
         order_.resize(m);
         for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
         std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [this](uint32_t x, uint32_t y) {
@@ -348,7 +353,7 @@ class KeyRank {
     bool held_ = false;
     std::vector<uint8_t> keys_;
     std::vector<uint64_t> scratch_, ties_, index_, tkey_;
-    std::vector<uint32_t> words_, order_;
+    std::vector<uint32_t> words_, order_, hi_;
 };
 
 // dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).
@@ -524,13 +529,13 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
     const uint64_t band0 = sp.r0 / 64, bands = (sp.r0 + sp.nr - 1) / 64 - band0 + 1;
     constexpr uint64_t kRowsPerClaim = 16;
-    std::vector<uint64_t> mask;
+    // Every word is written by the mask phase before it is read: no initialization.
+    const std::unique_ptr<uint64_t[]> mask(new uint64_t[size_t(bands * ((std::min(strip, sp.nc) + 63) / 64) * 64 + 8)]);
+    uint64_t* const blocks = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.get()) + 63) & ~uintptr_t{63});
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += strip) {
         if (cs > sp.c0 && interrupted && interrupted()) return false;
         const uint64_t ce = std::min(cs + strip, sp.c0 + sp.nc);
         const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
-        mask.resize(size_t(bands * wpr * 64) + 8);
-        uint64_t* const blocks = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.data()) + 63) & ~uintptr_t{63});
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
         run_parallel(team(wpr), [&] {
@@ -552,10 +557,11 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                     scratch.draw(params.key, c, count, sp.rows, sp.sampled, maps);
                 }
                 const uint64_t* const cols = colbits.data();
+                alignas(64) uint64_t block[64];  // transposed in L1, then stored whole
                 for (uint64_t band = 0; band < bands; ++band) {
-                    uint64_t* const block = blocks + (band * wpr + w) * 64;
                     for (uint64_t k = 0; k < 64; ++k) block[k] = cols[size_t(k * nwords + band0 + band)];
                     transpose64(block);  // block[i]: the group's columns in row 64 (band0 + band) + i
+                    std::memcpy(blocks + (band * wpr + w) * 64, block, sizeof block);
                 }
             }
         });
