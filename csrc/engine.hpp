@@ -45,7 +45,7 @@ struct KernelTable {
     const char* name;
     RangeFn fn[kNumDists][kNumDTypes];  // nullptr where a distribution lacks a dtype
     GatherFn gather_normal[kNumDTypes];
-    GatherFn gather_raw;  // raw 32-bit words
+    GatherFn gather_raw64;  // raw 64-bit values: element i = words 2(i mod 2), +1 of block i / 2
     ZeroFn zero_where[kNumDTypes];  // by element size only (u32 and f32 share one)
     CountBelowFn count_below;
     BelowBitsFn below_bits;

@@ -178,7 +178,7 @@ class KeyRank {
 
     // `zeros` per line; the maps get the zeros' bits if `bits_are_zeros`, else the kept ones'.
     KeyRank(const KernelTable& table, uint64_t zeros, bool bits_are_zeros)
-        : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw), count_(table.count_below),
+        : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw64), count_(table.count_below),
           below_(table.below_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
 
     // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count. The ties
@@ -206,10 +206,10 @@ class KeyRank {
             tie_end[k] = ties_.size();
         }
         if (!ties_.empty()) {
-            // T(p) of line l: words 2p, 2p+1 from block kKeysBase + l * 2^31 + 2^30, as element
-            // indices 4 (l * 2^31 + 2^30) + 2p (+1) from block kKeysBase (below 2^64: l < 2^31).
-            words_.resize(index_.size());
-            gather_(FillParams{key, 0.0, 0.0, kKeysBase}, index_.data(), index_.size(), words_.data());
+            // T(p) of line l is 64-bit element 2 (l * 2^31 + 2^30) + p counted from block
+            // kKeysBase (block kKeysBase + l * 2^31 + 2^30 + p / 2, pair p mod 2; below 2^64).
+            tkeys_.resize(index_.size());
+            gather_(FillParams{key, 0.0, 0.0, kKeysBase}, index_.data(), index_.size(), tkeys_.data());
         }
         for (int k = 0; k < count; ++k) {
             const size_t begin = k == 0 ? 0 : size_t(tie_end[k - 1]);
@@ -285,16 +285,13 @@ class KeyRank {
                 }
             }
         });
-        const uint64_t base = 4 * ((l << 31) + kTieBlocks);
-        for (size_t i = first_tie; i < ties_.size(); ++i) {
-            index_.push_back(base + 2 * ties_[i]);
-            index_.push_back(base + 2 * ties_[i] + 1);
-        }
+        const uint64_t base = 2 * ((l << 31) + kTieBlocks);
+        for (size_t i = first_tie; i < ties_.size(); ++i) index_.push_back(base + ties_[i]);
         return z - clo;
     }
 
     // Sets the bits of the `need` ties ties_[begin .. end) (ascending positions; tie keys in
-    // words_) with the smallest (T(p), p).
+    // tkeys_) with the smallest (T(p), p).
     void choose_ties(size_t begin, size_t end, uint64_t need, uint64_t* bits) {
         const size_t m = end - begin;
         const uint64_t* const pos = ties_.data() + begin;
@@ -306,7 +303,7 @@ class KeyRank {
             // the count only when they straddle the boundary, and then the full (T, p) order
             // below decides (about m^2 / 2^33 of lines).
             hi_.resize(m);
-            for (size_t i = 0; i < m; ++i) hi_[i] = words_[2 * (begin + i) + 1];
+            for (size_t i = 0; i < m; ++i) hi_[i] = uint32_t(tkeys_[begin + i] >> 32);
             const uint32_t* const h = hi_.data();
             uint64_t marked = 0;
             for (size_t i = 0; i < m; ++i) {
@@ -317,13 +314,11 @@ class KeyRank {
             if (marked == need) return;
             for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
         }
-        tkey_.resize(m);
-        for (size_t i = 0; i < m; ++i)
-            tkey_[i] = uint64_t{words_[2 * (begin + i)]} | (uint64_t{words_[2 * (begin + i) + 1]} << 32);
+        const uint64_t* const tkey = tkeys_.data() + begin;
         order_.resize(m);
         for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
-        std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [this](uint32_t x, uint32_t y) {
-            return tkey_[x] != tkey_[y] ? tkey_[x] < tkey_[y] : x < y;
+        std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [tkey](uint32_t x, uint32_t y) {
+            return tkey[x] != tkey[y] ? tkey[x] < tkey[y] : x < y;
         });
         for (uint64_t i = 0; i < need; ++i) mark(pos[order_[size_t(i)]]);
     }
@@ -354,8 +349,8 @@ class KeyRank {
     uint32_t a0_ = 0, b0_ = 0;
     bool held_ = false;
     std::vector<uint8_t> keys_;
-    std::vector<uint64_t> scratch_, ties_, index_, tkey_;
-    std::vector<uint32_t> words_, order_, hi_;
+    std::vector<uint64_t> scratch_, ties_, index_, tkeys_;  // tkeys_[i]: T of ties_[i]
+    std::vector<uint32_t> order_, hi_;
 };
 
 // dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).

@@ -306,6 +306,20 @@ struct RawU32 {
     void operator()(U x0, U x1, U x2, U x3, T* out) const { O::store4_interleaved(out, x0, x1, x2, x3); }
 };
 
+// Raw 64-bit values: element i is x_{2k} + 2^32 x_{2k+1}, k = i mod 2, of block i / 2 (sparse
+// tie keys, stream-spec 3.9). RawU32's per-lane store order x0 x1 x2 x3 is exactly that pair
+// layout in little-endian memory.
+template <class O>
+struct RawU64 {
+    using U = typename O::U;
+    using T = uint64_t;
+    static constexpr int kEPB = 2;
+    explicit RawU64(const FillParams&) {}
+    void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        O::store4_interleaved(reinterpret_cast<uint32_t*>(out), x0, x1, x2, x3);
+    }
+};
+
 // Largest float below h (h finite, h > some finite low, so h is not -inf and not -max).
 inline float below(float h) {
     uint32_t u;
@@ -776,7 +790,7 @@ void below_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits) {
 
 template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}, {}, &fill_at<O, RawU32>, {}, &count_below<O>, &below_bits<O>};
+    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
