@@ -467,7 +467,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch
     // of rows. A team member takes the next free slot.
     struct alignas(64) Worker {  // own cache lines: members are written in the hot loops
-        Drawer floyd;
+        Drawer drawer;
         RowWriter writer;
         std::vector<uint64_t> bits;  // row maps (axis 1) or 64 column maps (axis 0)
     };
@@ -484,7 +484,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
             std::atomic<int> slot{0};
             run_parallel(team(rows), [&] {
                 Worker& me = claim(slot);
-                Drawer& scratch = me.floyd;
+                Drawer& scratch = me.drawer;
                 RowWriter& writer = me.writer;
                 // Each row's n-bit map plus a last word that stays zero (straddling reads).
                 const uint64_t stride = (sp.cols + 63) / 64 + 1;
@@ -520,7 +520,8 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     // mask phase cost a tenth of a normal fill). A run of rows reads its band's blocks (32 KiB
     // for 4096 columns) from cache. Strips are up to 4096 columns wide (wider gained nothing
     // measurable), narrower where the mask would exceed max(8 MiB, 1/128 of the output) (inside
-    // the memory target's 1% + 16 MiB allowance): a multiple of 512 columns, or of 64 below 512.
+    // the memory target's 1% + 16 MiB allowance; its whole bands cover up to 126 rows more than
+    // the region): a multiple of 512 columns, or of 64 below 512.
     const uint64_t mask_bits = 8 * std::max<uint64_t>(uint64_t{8} << 20, sp.nr * sp.nc * isz / 128);
     uint64_t strip = std::min<uint64_t>(4096, mask_bits / (sp.nr + 126));
     strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
@@ -540,7 +541,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
             // which 64 x 64 bit transposes turn into the mask's blocks. Each thread writes whole
             // blocks (whole cache lines), so claims can be single groups.
             Worker& me = claim(slot);
-            Drawer& scratch = me.floyd;
+            Drawer& scratch = me.drawer;
             const uint64_t nwords = (sp.rows + 63) / 64;
             std::vector<uint64_t>& colbits = me.bits;
             colbits.resize(size_t(64 * nwords));

@@ -9,7 +9,6 @@
 // Everything is in an unnamed namespace: each includer gets its own copy compiled with its own
 // flags, and nothing compiled for AVX-512 can be picked by the linker for the portable path.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
