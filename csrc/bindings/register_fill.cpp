@@ -87,6 +87,8 @@ void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint
     if (r0 > rows || nr > rows - r0 || c0 > cols || nc > cols - c0)
         throw std::invalid_argument("region: outside the shape");
     if (sampled > (axis == 0 ? rows : cols)) throw std::invalid_argument("sampled: more than a line holds");
+    if ((axis == 0 ? cols : rows) >= (uint64_t{1} << 31))  // the reserved ranges hold 2^31 lines
+        throw std::invalid_argument("shape: sparse needs fewer than 2^31 lines");
     if (method == int(SparseMethod::keys) && (axis == 0 ? rows : cols) >= (uint64_t{1} << 31))
         throw std::invalid_argument("method: keys needs lines shorter than 2^31 positions");
     py::buffer_info info = out.request(/*writable=*/true);

@@ -10,7 +10,8 @@
 namespace weightfill {
 
 // How a line's positions are drawn: Floyd's algorithm (stream-spec 3.8, the default) or the
-// smallest of random 16-bit keys (3.9, "keys": faster when zeros and kept are both many).
+// smallest of random 8-bit keys, ties broken by 64-bit keys (3.9, "keys": faster when zeros and
+// kept are both many).
 enum class SparseMethod : int { floyd = 0, keys = 1 };
 
 struct SparseSpec {

@@ -277,14 +277,16 @@ def sparse(
     seed, stream, dtype, out, region
         As in :func:`uniform`.
     method : "floyd" or "keys"
-        How each line's zero positions are drawn; both give exactly uniform random positions
-        (every set of positions equally likely), from different random numbers, so the two
-        produce different matrices. ``"floyd"`` (the default, stream-spec 3.8) draws
-        ``min(zeros, kept)`` positions one after another; ``"keys"`` (3.9) gives every position
-        a random 8-bit key (ties broken by a 64-bit one) and zeroes the smallest, a cost that
-        does not depend on the sparsity. On 4096 x 4096 float32 it takes about 1.5x the time
-        of :func:`normal` at any sparsity, Floyd 1.3-1.5x near 0 or 1 but 2.2x at 0.5: "keys"
-        is the faster from a sparsity of about 0.15 to 0.85. On short lines (a few hundred
+        How each line's zero positions are drawn. Both make every set of positions equally
+        likely, up to a bias far below anything measurable (stream-spec 3.8 and 3.9 bound
+        it), from different random numbers, so the two produce different matrices.
+        ``"floyd"`` (the default, stream-spec 3.8) draws ``min(zeros, kept)`` positions one
+        after another; ``"keys"`` (3.9) gives every position a random 8-bit key (ties broken
+        by a 64-bit one) and zeroes the smallest, a cost that does not depend on the
+        sparsity. On 4096 x 4096 float32 "keys" takes about 1.5x the time of :func:`normal`
+        at any sparsity; Floyd 1.3-1.5x at sparsity 0.1 or 0.9 (less towards 0, and about
+        1.05x from 0.95 on, where only kept values are generated) but 2.2x at 0.5: "keys" is
+        the faster from a sparsity of about 0.15 to 0.85. On short lines (a few hundred
         positions) Floyd is faster away from 0.5. The method is part of what a seed
         reproduces: keep it fixed with the seed.
 
