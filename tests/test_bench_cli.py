@@ -238,6 +238,9 @@ def test_memory_specs_cover_every_engine_distribution():
         for dt in bench.DTYPES:
             assert (f, dt) in funcs
     assert ("random_raw", None) in funcs and ("orthogonal", "float32") in funcs
+    specs = bench.memory_specs(1 << 20, (64, 64), True)
+    methods = {s["kwargs"].get("method", "floyd") for s in specs if s["func"] == "sparse"}
+    assert methods == {"floyd", "keys"}
 
 
 @pytest.mark.parametrize("text, n", [("small", 1 << 20), ("16M", 16 << 20), ("2**24", 1 << 24),

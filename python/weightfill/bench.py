@@ -874,6 +874,8 @@ def memory_specs(n: int, shape2d: tuple[int, int], quick: bool) -> list[dict[str
     for dt in DTYPES:
         specs.append({"func": "sparse", "dtype": dt, "shape": list(shape2d),
                       "kwargs": {"sparsity": 0.9}})
+    specs.append({"func": "sparse", "dtype": "float32", "shape": list(shape2d),
+                  "kwargs": {"sparsity": 0.5, "method": "keys"}})
     for func in ("kaiming_normal", "xavier_uniform"):
         specs.append({"func": func, "dtype": "float32", "shape": list(shape2d), "kwargs": {}})
     side = 256 if quick else 2048
@@ -1064,7 +1066,8 @@ def format_memory(result: dict[str, Any]) -> str:
                  f"  result")
     for r in result["memory"]["memory"]:
         dt = r["dtype"] or "uint32"
-        call = f"{r['func']}({dt})"
+        method = r["kwargs"].get("method")
+        call = f"{r['func']}({dt}" + (f", method={method!r})" if method else ")")
         shape = "x".join(str(d) for d in r["shape"])
         if r["met"] is None:
             verdict = f"{r['growth_over_output']:.2f}x the output (documented, no target)"
