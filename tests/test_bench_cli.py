@@ -232,6 +232,17 @@ def test_peak_rss_of_a_new_array_call():
     assert r["nbytes"] <= growth < r["nbytes"] + (16 << 20)
 
 
+@pytest.mark.parametrize("method", ["floyd", "keys"])
+def test_peak_rss_of_a_tall_sparse_matrix(method):
+    """2^21 x 2 float16 (8 MiB): column maps for the lines present only, no mask, draws a chunk
+    at a time (this shape once took 35-97 MiB of scratch)."""
+    spec = {"func": "sparse", "dtype": "float16", "shape": [1 << 21, 2],
+            "kwargs": {"sparsity": 0.5, "method": method}}
+    r = bench.measure_peak_rss(spec)
+    growth = r["peak"] - r["before"]
+    assert r["nbytes"] <= growth < 1.01 * r["nbytes"] + (16 << 20)
+
+
 def test_memory_specs_cover_every_engine_distribution():
     funcs = {(s["func"], s["dtype"]) for s in bench.memory_specs(1 << 20, (1024, 1024), True)}
     for f in ("uniform", "normal", "truncated_normal", "sparse"):

@@ -309,3 +309,50 @@ def test_golden_keys_with_ties(each_isa):
 
     a = wf.sparse((1000, 4), 0.5, seed=42, method="keys")
     assert hashlib.sha256(np.packbits(a == 0).tobytes()).hexdigest() == GOLDEN_KEYS_TIES
+
+
+# ---- tall and narrow matrices (axis 0)
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tall_matrices_without_a_mask(method):
+    """Over a million rows: even a 64-column mask would exceed its memory budget, so rows take
+    their bits straight from the column maps; whole narrow rows are written in packed runs."""
+    n, sparsity = (1 << 20) + 3000, 0.3
+    a = wf.sparse((n, 3), sparsity, seed=24, std=1.0, dtype=np.float16, method=method)
+    z = math.ceil(sparsity * n)
+    for line in range(3):
+        if method == "keys":
+            want = _keys_reference(24, 0, line, n, z)
+        else:
+            want = _floyd_reference(24, 0, line, n, min(z, n - z))
+            want = want if z <= n - z else set(range(n)) - want
+        assert set(np.flatnonzero(a[:, line] == 0).tolist()) == want
+    region = (slice(10, 200000), slice(1, 3))  # not whole rows: one call per row
+    part = wf.sparse((n, 3), sparsity, seed=24, std=1.0, dtype=np.float16, method=method,
+                     region=region)
+    np.testing.assert_array_equal(part, a[region])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("sparsity", [0.5, 0.97])  # 0.97: only the kept values are generated
+def test_narrow_rows_in_packed_runs(method, sparsity, each_isa):
+    shape = (3000, 7)
+    full = wf.sparse(shape, sparsity, seed=25, method=method)
+    assert (np.count_nonzero(full == 0, axis=0) == math.ceil(sparsity * 3000)).all()
+    kept = full != 0
+    ref = wf.normal(shape, 0.0, 0.01, seed=25)
+    np.testing.assert_array_equal(full[kept], ref[kept])
+    for region in [(slice(37, 2999),), (slice(64, 128),), (slice(5, 6),)]:
+        part = wf.sparse(shape, sparsity, seed=25, method=method, region=region)
+        np.testing.assert_array_equal(part, full[region])
+
+
+def test_floyd_lines_with_several_chunks_of_draws():
+    """Byte-stamp lines (n <= 2^16) drawing more than 8192 positions, whose Philox words are
+    generated a chunk at a time: four lines interleaved and one alone."""
+    n, lines, sparsity = 60000, 5, 0.5
+    a = wf.sparse((n, lines), sparsity, seed=26, stream=3)
+    z = math.ceil(sparsity * n)
+    for line in range(lines):
+        want = _floyd_reference(26, 3, line, n, z)
+        assert set(np.flatnonzero(a[:, line] == 0).tolist()) == want

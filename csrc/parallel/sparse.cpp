@@ -24,10 +24,9 @@ constexpr int kLineShift = 31;
 
 // Membership sets for Floyd's algorithm, one per line in flight. Lines of up to kByteSetMax
 // positions use a byte per position holding the generation that chose it (a plain store to add,
-// nothing to clear between lines); longer lines use a bitmap (n / 8 bytes) cleared from the picks.
+// nothing to clear between lines); longer lines use a bitmap (n / 8 bytes), cleared after use.
 constexpr uint64_t kByteSetMax = uint64_t{1} << 16;
 struct ByteSet {
-    static constexpr bool kKeepsPicks = false;  // nothing to clear
     uint8_t* m;
     uint8_t gen;
     bool has(uint64_t q) const { return m[q] == gen; }
@@ -65,7 +64,6 @@ void stamps_to_bits(const ByteSet& set, uint64_t n, uint64_t* dst) {
 }
 
 struct BitSet {
-    static constexpr bool kKeepsPicks = true;  // to clear the bits after use
     uint64_t* m;
     bool has(uint64_t q) const { return (m[q >> 6] >> (q & 63)) & 1; }
     void add(uint64_t q) const { m[q >> 6] |= uint64_t{1} << (q & 63); }
@@ -87,13 +85,6 @@ class Floyd {
     // Draws `s` distinct positions of 0 .. n-1 for lines first .. first+count-1 (count <=
     // kLines) and writes line first+k's as an n-bit map to out[k][0 .. (n + 63) / 64).
     void draw(const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s, uint64_t* const* out) {
-        s_ = s;
-        stride_ = 2 * s;
-        words_.resize(size_t(kLines * stride_));
-        for (int k = 0; k < count; ++k) {
-            const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
-            raw_(p, 0, 2 * s, words_.data() + size_t(k) * stride_);
-        }
         if (n <= kByteSetMax) {
             bytes_.resize(size_t(kLines * n));
             if (++gen_ == 0) {  // the generation wrapped: old stamps would look current
@@ -102,56 +93,68 @@ class Floyd {
             }
             ByteSet sets[kLines];
             for (int k = 0; k < kLines; ++k) sets[k] = ByteSet{bytes_.data() + size_t(k) * n, gen_};
-            run(sets, count, n);
+            run(sets, key, first, count, n, s);
             for (int k = 0; k < count; ++k) stamps_to_bits(sets[k], n, out[k]);
         } else {
-            bits_.resize(size_t(kLines * ((n + 63) / 64)));
-            picks_.resize(size_t(kLines * s));
+            const uint64_t words = (n + 63) / 64;
+            bits_.resize(size_t(kLines * words));
             BitSet sets[kLines];
-            for (int k = 0; k < kLines; ++k) sets[k] = BitSet{bits_.data() + size_t(k) * ((n + 63) / 64)};
-            run(sets, count, n);
+            for (int k = 0; k < kLines; ++k) sets[k] = BitSet{bits_.data() + size_t(k) * words};
+            run(sets, key, first, count, n, s);
             for (int k = 0; k < count; ++k) {
-                std::memcpy(out[k], sets[k].m, size_t((n + 63) / 64) * sizeof(uint64_t));
-                for (uint64_t d = 0; d < s; ++d) sets[k].m[picks_[size_t(d * kLines + uint64_t(k))] >> 6] = 0;
+                std::memcpy(out[k], sets[k].m, size_t(words) * sizeof(uint64_t));
+                std::memset(sets[k].m, 0, size_t(words) * sizeof(uint64_t));
             }
         }
     }
 
   private:
+    // Draws are made kChunk at a time, each chunk's Philox words generated just before: the
+    // scratch stays at 4 lines x 2 kChunk words however long the lines are.
+    static constexpr uint64_t kChunk = 8192;
+
     template <class Set>
-    void run(const Set* sets, int count, uint64_t n) {
-        if (count == kLines) return steps<kLines>(sets, 0, n);
-        for (int k = 0; k < count; ++k) steps<1>(sets, k, n);
+    void run(const Set* sets, const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s) {
+        stride_ = 2 * std::min(s, kChunk);
+        words_.resize(size_t(kLines * stride_));
+        for (uint64_t d0 = 0; d0 < s; d0 += kChunk) {
+            const uint64_t d1 = std::min(s, d0 + kChunk);
+            for (int k = 0; k < count; ++k) {
+                const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
+                raw_(p, 2 * d0, 2 * (d1 - d0), words_.data() + size_t(k) * stride_);
+            }
+            if (count == kLines) {
+                steps<kLines>(sets, 0, n, s, d0, d1);
+            } else {
+                for (int k = 0; k < count; ++k) steps<1>(sets, k, n, s, d0, d1);
+            }
+        }
     }
 
+    // Draws d0 .. d1-1 of lines k0 .. k0+K-1, from words_ (which hold those draws' words).
     template <int K, class Set>
-    void steps(const Set* line_sets, int k0, uint64_t n) {
+    void steps(const Set* line_sets, int k0, uint64_t n, uint64_t s, uint64_t d0, uint64_t d1) {
         // Locals the compiler can keep in registers: a byte store may alias any memory, so
         // members would be reloaded after every step.
-        const uint64_t s = s_;
         const uint32_t* __restrict words[K];
         for (int k = 0; k < K; ++k) words[k] = words_.data() + size_t(k0 + k) * stride_;
-        uint64_t* __restrict picks = picks_.data();
         Set sets[K];
         for (int k = 0; k < K; ++k) sets[k] = line_sets[k0 + k];
-        for (uint64_t d = 0; d < s; ++d) {
-            const uint64_t j = n - s + d;
+        for (uint64_t i = 0; i < d1 - d0; ++i) {
+            const uint64_t j = n - s + d0 + i;
             for (int k = 0; k < K; ++k) {
-                const uint64_t v = uint64_t{words[k][2 * d]} | (uint64_t{words[k][2 * d + 1]} << 32);
+                const uint64_t v = uint64_t{words[k][2 * i]} | (uint64_t{words[k][2 * i + 1]} << 32);
                 // t uniform in 0 .. j by multiply-shift (bias below (j + 1) / 2^64).
                 const uint64_t t = uint64_t((static_cast<unsigned __int128>(v) * (j + 1)) >> 64);
-                const uint64_t pick = sets[k].choose(t, j);  // j if t is taken, else t
-                sets[k].add(pick);
-                if constexpr (Set::kKeepsPicks) picks[size_t(d * kLines + uint64_t(k0 + k))] = pick;
+                sets[k].add(sets[k].choose(t, j));  // j if t is taken, else t
             }
         }
     }
 
     RangeFn raw_;
-    uint64_t s_ = 0, stride_ = 0;
+    uint64_t stride_ = 0;
     uint8_t gen_ = 0;
-    std::vector<uint32_t> words_;  // line k's 2 s Philox words from k * stride_, in stream order
-    std::vector<uint64_t> picks_;  // line k's d-th position at d * kLines + k (BitSet only, to clear it)
+    std::vector<uint32_t> words_;  // line k's words for the current chunk of draws, from k * stride_
     std::vector<uint8_t> bytes_;   // ByteSet storage, n bytes per line
     std::vector<uint64_t> bits_;   // BitSet storage, (n + 63) / 64 words per line
 };
@@ -403,6 +406,7 @@ struct RowWriter {
     uint64_t flip;   // otherwise: turns drawn bits into zero bits
     std::vector<uint64_t> zeros;               // mask path: a copy of the segment's drawn bits
     std::vector<uint64_t> shifted;             // the drawn bits of a segment not starting at a word
+    std::vector<uint64_t> packed;              // a run of narrow rows' bits, end to end
     std::vector<uint64_t> index, pos, values;  // kept-only scratch (values: any item size)
 
     // row[0 .. count) holds elements g0 .. g0+count-1; bit k of words[w] is the drawn bit of
@@ -522,13 +526,18 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     // measurable), narrower where the mask would exceed max(8 MiB, 1/128 of the output) (inside
     // the memory target's 1% + 16 MiB allowance; its whole bands cover up to 126 rows more than
     // the region): a multiple of 512 columns, or of 64 below 512.
+    // When even a 64-column strip's mask would exceed that (very tall matrices: more than a
+    // million rows, or rows narrower than 1 KiB of output), there is no mask: strips are 64
+    // columns wide and each row collects its bits from the group's column maps directly.
     const uint64_t mask_bits = 8 * std::max<uint64_t>(uint64_t{8} << 20, sp.nr * sp.nc * isz / 128);
+    const bool direct = (sp.nr + 126) * 64 > mask_bits;
     uint64_t strip = std::min<uint64_t>(4096, mask_bits / (sp.nr + 126));
     strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
     const uint64_t band0 = sp.r0 / 64, bands = (sp.r0 + sp.nr - 1) / 64 - band0 + 1;
+    const uint64_t nwords = (sp.rows + 63) / 64;  // words of a column map
     constexpr uint64_t kRowsPerClaim = 16;
     // Every word is written by the mask phase before it is read: no initialization.
-    const std::unique_ptr<uint64_t[]> mask(new uint64_t[size_t(bands * ((std::min(strip, sp.nc) + 63) / 64) * 64 + 8)]);
+    const std::unique_ptr<uint64_t[]> mask(direct ? nullptr : new uint64_t[size_t(bands * ((std::min(strip, sp.nc) + 63) / 64) * 64 + 8)]);
     uint64_t* const blocks = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.get()) + 63) & ~uintptr_t{63});
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += strip) {
         if (cs > sp.c0 && interrupted && interrupted()) return false;
@@ -536,44 +545,78 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
         const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
+        const uint64_t* direct_cols = nullptr;  // direct: the strip's (only) group's column maps
         run_parallel(team(wpr), [&] {
-            // A group of 64 columns draws into 64 column bitmaps (n bits each, cache-resident),
-            // which 64 x 64 bit transposes turn into the mask's blocks. Each thread writes whole
+            // A group of up to 64 columns draws into its column maps (n bits each), which
+            // 64 x 64 bit transposes turn into the mask's blocks. Each thread writes whole
             // blocks (whole cache lines), so claims can be single groups.
             Worker& me = claim(slot);
             Drawer& scratch = me.drawer;
-            const uint64_t nwords = (sp.rows + 63) / 64;
             std::vector<uint64_t>& colbits = me.bits;
-            colbits.resize(size_t(64 * nwords));
+            colbits.resize(size_t(std::min<uint64_t>(64, ce - cs) * nwords));
             for (uint64_t w; (w = next.fetch_add(1)) < wpr;) {
-                const uint64_t first = cs + 64 * w, last = std::min(first + 64, ce);
-                if (last - first < 64) std::fill(colbits.begin(), colbits.end(), 0);  // absent columns
-                for (uint64_t c = first; c < last; c += Drawer::kLines) {
-                    const int count = int(std::min<uint64_t>(Drawer::kLines, last - c));
+                const uint64_t first = cs + 64 * w, present = std::min(first + 64, ce) - first;
+                for (uint64_t c = 0; c < present; c += Drawer::kLines) {
+                    const int count = int(std::min<uint64_t>(Drawer::kLines, present - c));
                     uint64_t* maps[Drawer::kLines];
-                    for (int k = 0; k < count; ++k) maps[k] = colbits.data() + (c + uint64_t(k) - first) * nwords;
-                    scratch.draw(params.key, c, count, sp.rows, sp.sampled, maps);
+                    for (int k = 0; k < count; ++k) maps[k] = colbits.data() + (c + uint64_t(k)) * nwords;
+                    scratch.draw(params.key, first + c, count, sp.rows, sp.sampled, maps);
                 }
                 const uint64_t* const cols = colbits.data();
+                if (direct) {
+                    direct_cols = cols;  // read by the row phase, after this phase's join
+                    continue;
+                }
                 alignas(64) uint64_t block[64];  // transposed in L1, then stored whole
                 for (uint64_t band = 0; band < bands; ++band) {
-                    for (uint64_t k = 0; k < 64; ++k) block[k] = cols[size_t(k * nwords + band0 + band)];
+                    for (uint64_t k = 0; k < 64; ++k) block[k] = k < present ? cols[size_t(k * nwords + band0 + band)] : 0;
                     transpose64(block);  // block[i]: the group's columns in row 64 (band0 + band) + i
                     std::memcpy(blocks + (band * wpr + w) * 64, block, sizeof block);
                 }
             }
         });
+        // Row r's mask word (strips of at most 64 columns).
+        auto word_of = [&](uint64_t r) {
+            const uint64_t row = sp.r0 + r;
+            if (!direct) return blocks[(row / 64 - band0) * 64 + row % 64];
+            uint64_t word = 0;
+            for (uint64_t k = 0; k < ce - cs; ++k) word |= ((direct_cols[size_t(k * nwords + row / 64)] >> (row % 64)) & 1) << k;
+            return word;
+        };
+        // Whole rows narrower than a word: a run of rows is contiguous in the output and in
+        // element indices, so it is written by one call on its rows' bits packed end to end
+        // (a call per row of a few elements cost 20-60x a normal fill).
+        const bool packed = sp.nc < 64 && sp.nc == sp.cols;
+        const uint64_t rows_per_claim = packed ? std::max<uint64_t>(kRowsPerClaim, 8192 / sp.nc) : kRowsPerClaim;
         std::atomic<uint64_t> row_next{0};
         std::atomic<int> row_slot{0};
         // Threads claim runs of rows: with one row per claim the two threads interleaved rows
         // and the fill ran up to 25% slower in some processes.
-        run_parallel(team(sp.nr), [&] {
+        run_parallel(team((sp.nr + rows_per_claim - 1) / rows_per_claim), [&] {
             RowWriter& writer = claim(row_slot).writer;
-            for (uint64_t r0; (r0 = row_next.fetch_add(kRowsPerClaim)) < sp.nr;) {
-                for (uint64_t r = r0; r < std::min(sp.nr, r0 + kRowsPerClaim); ++r) {
+            for (uint64_t r0; (r0 = row_next.fetch_add(rows_per_claim)) < sp.nr;) {
+                const uint64_t r1 = std::min(sp.nr, r0 + rows_per_claim);
+                if (packed) {
+                    std::vector<uint64_t>& run = writer.packed;
+                    run.assign(size_t(((r1 - r0) * sp.nc + 63) / 64 + 1), 0);
+                    for (uint64_t r = r0, bit = 0; r < r1; ++r, bit += sp.nc) {
+                        const uint64_t word = word_of(r);  // bits 0 .. nc-1
+                        run[size_t(bit / 64)] |= word << (bit % 64);
+                        if (bit % 64 + sp.nc > 64) run[size_t(bit / 64 + 1)] |= word >> (64 - bit % 64);
+                    }
+                    writer.write(base + r0 * sp.nc * isz, (sp.r0 + r0) * sp.cols, (r1 - r0) * sp.nc, run.data());
+                    continue;
+                }
+                for (uint64_t r = r0; r < r1; ++r) {
                     const uint64_t row = sp.r0 + r;
+                    char* const dst = base + (r * sp.nc + (cs - sp.c0)) * isz;
+                    if (direct) {
+                        const uint64_t word = word_of(r);
+                        writer.write(dst, row * sp.cols + cs, ce - cs, &word);
+                        continue;
+                    }
                     const uint64_t* words = blocks + (row / 64 - band0) * wpr * 64 + row % 64;
-                    writer.write_strided(base + (r * sp.nc + (cs - sp.c0)) * isz, row * sp.cols + cs, ce - cs, words, 64);
+                    writer.write_strided(dst, row * sp.cols + cs, ce - cs, words, 64);
                 }
             }
         });

@@ -876,6 +876,8 @@ def memory_specs(n: int, shape2d: tuple[int, int], quick: bool) -> list[dict[str
                       "kwargs": {"sparsity": 0.9}})
     specs.append({"func": "sparse", "dtype": "float32", "shape": list(shape2d),
                   "kwargs": {"sparsity": 0.5, "method": "keys"}})
+    specs.append({"func": "sparse", "dtype": "float16", "shape": [1 << 21, 2],  # tall, narrow
+                  "kwargs": {"sparsity": 0.5}})
     for func in ("kaiming_normal", "xavier_uniform"):
         specs.append({"func": func, "dtype": "float32", "shape": list(shape2d), "kwargs": {}})
     side = 256 if quick else 2048
