@@ -333,18 +333,30 @@ def test_tall_matrices_without_a_mask(method):
     np.testing.assert_array_equal(part, a[region])
 
 
+@pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparsity", [0.5, 0.97])  # 0.97: only the kept values are generated
-def test_narrow_rows_in_packed_runs(method, sparsity, each_isa):
+def test_narrow_rows_in_packed_runs(method, sparsity, axis, each_isa):
+    """Whole rows narrower than 64 columns are written in runs of rows (both axes)."""
     shape = (3000, 7)
-    full = wf.sparse(shape, sparsity, seed=25, method=method)
-    assert (np.count_nonzero(full == 0, axis=0) == math.ceil(sparsity * 3000)).all()
+    full = wf.sparse(shape, sparsity, seed=25, method=method, axis=axis)
+    n = shape[axis]
+    assert (np.count_nonzero(full == 0, axis=axis) == math.ceil(sparsity * n)).all()
     kept = full != 0
     ref = wf.normal(shape, 0.0, 0.01, seed=25)
     np.testing.assert_array_equal(full[kept], ref[kept])
     for region in [(slice(37, 2999),), (slice(64, 128),), (slice(5, 6),)]:
-        part = wf.sparse(shape, sparsity, seed=25, method=method, region=region)
+        part = wf.sparse(shape, sparsity, seed=25, method=method, axis=axis, region=region)
         np.testing.assert_array_equal(part, full[region])
+    if axis == 1:  # positions against the specifications
+        z = math.ceil(sparsity * n)
+        for line in (0, 1234, 2999):
+            if method == "keys":
+                want = _keys_reference(25, 0, line, n, z)
+            else:
+                want = _floyd_reference(25, 0, line, n, min(z, n - z))
+                want = want if z <= n - z else set(range(n)) - want
+            assert set(np.flatnonzero(full[line] == 0).tolist()) == want
 
 
 def test_floyd_lines_with_several_chunks_of_draws():

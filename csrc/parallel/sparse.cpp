@@ -479,37 +479,53 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     auto claim = [&workers](std::atomic<int>& slot) -> Worker& { return workers[size_t(slot.fetch_add(1))]; };
 
     if (sp.axis == 1) {
-        // Lines are rows: each row draws its own positions, then is written.
-        constexpr uint64_t kRowsPerPoll = 256;
-        for (uint64_t b = 0; b < sp.nr; b += kRowsPerPoll) {
+        // Lines are rows: each row draws its own positions, then is written. Whole rows narrower
+        // than a word are written in runs, their bits packed end to end (as on axis 0). The
+        // calling thread polls for interrupts between batches of about 2^20 elements.
+        const bool packed = sp.nc < 64 && sp.nc == sp.cols;
+        const uint64_t kLines = uint64_t(Drawer::kLines);
+        const uint64_t rows_per_claim = packed ? std::max<uint64_t>(kLines, 8192 / sp.nc / kLines * kLines) : kLines;
+        const uint64_t rows_per_poll = std::max<uint64_t>(256, (uint64_t{1} << 20) / sp.nc / rows_per_claim * rows_per_claim);
+        for (uint64_t b = 0; b < sp.nr; b += rows_per_poll) {
             if (b > 0 && interrupted && interrupted()) return false;
-            const uint64_t rows = std::min(kRowsPerPoll, sp.nr - b);
+            const uint64_t rows = std::min(rows_per_poll, sp.nr - b);
             std::atomic<uint64_t> next{0};
             std::atomic<int> slot{0};
-            run_parallel(team(rows), [&] {
+            run_parallel(team((rows + rows_per_claim - 1) / rows_per_claim), [&] {
                 Worker& me = claim(slot);
                 Drawer& scratch = me.drawer;
                 RowWriter& writer = me.writer;
                 // Each row's n-bit map plus a last word that stays zero (straddling reads).
                 const uint64_t stride = (sp.cols + 63) / 64 + 1;
-                me.bits.resize(size_t(Drawer::kLines * stride));
+                me.bits.resize(size_t(kLines * stride));
                 uint64_t* maps[Drawer::kLines];
                 for (int k = 0; k < Drawer::kLines; ++k) maps[k] = me.bits.data() + size_t(k) * stride;
-                for (uint64_t r0; (r0 = next.fetch_add(Drawer::kLines)) < rows;) {
-                    const int count = int(std::min<uint64_t>(Drawer::kLines, rows - r0));
-                    scratch.draw(params.key, sp.r0 + b + r0, count, sp.cols, sp.sampled, maps);
-                    for (int k = 0; k < count; ++k) {
-                        const uint64_t r = r0 + uint64_t(k), gr = sp.r0 + b + r;
-                        const uint64_t* map = maps[k];
-                        const uint64_t* words = map + sp.c0 / 64;
-                        if (const uint64_t sh = sp.c0 % 64) {  // realign the segment's bits
-                            writer.shifted.resize(size_t((sp.nc + 63) / 64));
-                            for (uint64_t i = 0; i < writer.shifted.size(); ++i)
-                                writer.shifted[i] = (words[i] >> sh) | (words[i + 1] << (64 - sh));
-                            words = writer.shifted.data();
+                for (uint64_t r0; (r0 = next.fetch_add(rows_per_claim)) < rows;) {
+                    const uint64_t r1 = std::min(rows, r0 + rows_per_claim);
+                    std::vector<uint64_t>& run = writer.packed;
+                    if (packed) run.assign(size_t(((r1 - r0) * sp.nc + 63) / 64 + 1), 0);
+                    for (uint64_t q = r0; q < r1; q += kLines) {
+                        const int count = int(std::min(kLines, r1 - q));
+                        scratch.draw(params.key, sp.r0 + b + q, count, sp.cols, sp.sampled, maps);
+                        for (int k = 0; k < count; ++k) {
+                            const uint64_t r = q + uint64_t(k), gr = sp.r0 + b + r;
+                            if (packed) {  // bits 0 .. nc-1 of the map, at bit (r - r0) nc of the run
+                                const uint64_t bit = (r - r0) * sp.nc, word = maps[k][0];
+                                run[size_t(bit / 64)] |= word << (bit % 64);
+                                if (bit % 64 + sp.nc > 64) run[size_t(bit / 64 + 1)] |= word >> (64 - bit % 64);
+                                continue;
+                            }
+                            const uint64_t* words = maps[k] + sp.c0 / 64;
+                            if (const uint64_t sh = sp.c0 % 64) {  // realign the segment's bits
+                                writer.shifted.resize(size_t((sp.nc + 63) / 64));
+                                for (uint64_t i = 0; i < writer.shifted.size(); ++i)
+                                    writer.shifted[i] = (words[i] >> sh) | (words[i + 1] << (64 - sh));
+                                words = writer.shifted.data();
+                            }
+                            writer.write(base + (b + r) * sp.nc * isz, gr * sp.cols + sp.c0, sp.nc, words);
                         }
-                        writer.write(base + (b + r) * sp.nc * isz, gr * sp.cols + sp.c0, sp.nc, words);
                     }
+                    if (packed) writer.write(base + (b + r0) * sp.nc * isz, (sp.r0 + b + r0) * sp.cols, (r1 - r0) * sp.nc, run.data());
                 }
             });
         }
