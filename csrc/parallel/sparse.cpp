@@ -371,6 +371,18 @@ void scatter(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values,
     }
 }
 
+// Zeroes element k of seg (elements of `isz` bytes) for each set bit k of `bits`.
+void zero_bits(char* seg, uint64_t bits, size_t isz) {
+    for (; bits; bits &= bits - 1) {
+        char* const e = seg + size_t(__builtin_ctzll(bits)) * isz;
+        switch (isz) {
+            case 2: std::memset(e, 0, 2); break;
+            case 4: std::memset(e, 0, 4); break;
+            default: std::memset(e, 0, 8); break;
+        }
+    }
+}
+
 // One round of a 64 x 64 bit transpose: swaps the off-diagonal J x J blocks of each 2J x 2J
 // block. The inner loop runs over contiguous words, which GCC vectorizes (2x the speed of a
 // single loop over the pairs).
@@ -542,18 +554,21 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     // measurable), narrower where the mask would exceed max(8 MiB, 1/128 of the output) (inside
     // the memory target's 1% + 16 MiB allowance; its whole bands cover up to 126 rows more than
     // the region): a multiple of 512 columns, or of 64 below 512.
-    // When even a 64-column strip's mask would exceed that (very tall matrices: more than a
-    // million rows, or rows narrower than 1 KiB of output), there is no mask: strips are 64
-    // columns wide and each row collects its bits from the group's column maps directly.
+    // When even a 64-column strip's mask would exceed that budget (over a million rows whose
+    // output is under about 1 KiB), there is no mask: each row collects its bits from the
+    // group's column maps directly, and strips are only as wide as the budget allows those maps
+    // (full-height column maps, 64 or fewer).
     const uint64_t mask_bits = 8 * std::max<uint64_t>(uint64_t{8} << 20, sp.nr * sp.nc * isz / 128);
     const bool direct = (sp.nr + 126) * 64 > mask_bits;
     uint64_t strip = std::min<uint64_t>(4096, mask_bits / (sp.nr + 126));
     strip = strip >= 512 ? strip / 512 * 512 : std::max<uint64_t>(64, strip / 64 * 64);
+    if (direct) strip = std::clamp<uint64_t>(mask_bits / (sp.rows + 63) / 2, 1, 64);  // half for the drawer's own scratch
     const uint64_t band0 = sp.r0 / 64, bands = (sp.r0 + sp.nr - 1) / 64 - band0 + 1;
     const uint64_t nwords = (sp.rows + 63) / 64;  // words of a column map
     constexpr uint64_t kRowsPerClaim = 16;
     // Every word is written by the mask phase before it is read: no initialization.
     const std::unique_ptr<uint64_t[]> mask(direct ? nullptr : new uint64_t[size_t(bands * ((std::min(strip, sp.nc) + 63) / 64) * 64 + 8)]);
+    std::vector<uint64_t> direct_maps(direct ? size_t(std::min(strip, sp.nc) * nwords) : 0);  // every bit is drawn
     uint64_t* const blocks = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(mask.get()) + 63) & ~uintptr_t{63});
     for (uint64_t cs = sp.c0; cs < sp.c0 + sp.nc; cs += strip) {
         if (cs > sp.c0 && interrupted && interrupted()) return false;
@@ -561,8 +576,25 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
         const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
-        const uint64_t* direct_cols = nullptr;  // direct: the strip's (only) group's column maps
-        run_parallel(team(wpr), [&] {
+        const uint64_t* direct_cols = direct_maps.data();  // direct: the strip's column maps
+        if (direct) {
+            // One group (the strip, at most 64 columns): threads claim its lines four at a time,
+            // each drawing into the shared column maps (distinct lines, distinct memory). At most
+            // two threads: each drawer keeps scratch for four full-height lines (Floyd's bitmaps:
+            // n / 2 bytes), outside the maps' budget.
+            const uint64_t lines = ce - cs, batches = (lines + Drawer::kLines - 1) / Drawer::kLines;
+            run_parallel(std::min(team(batches), 2), [&] {
+                Drawer& scratch = claim(slot).drawer;
+                for (uint64_t q; (q = next.fetch_add(1)) < batches;) {
+                    const uint64_t c = q * Drawer::kLines;
+                    const int count = int(std::min<uint64_t>(Drawer::kLines, lines - c));
+                    uint64_t* maps[Drawer::kLines];
+                    for (int k = 0; k < count; ++k) maps[k] = direct_maps.data() + (c + uint64_t(k)) * nwords;
+                    scratch.draw(params.key, cs + c, count, sp.rows, sp.sampled, maps);
+                }
+            });
+        }
+        if (!direct) run_parallel(team(wpr), [&] {
             // A group of up to 64 columns draws into its column maps (n bits each), which
             // 64 x 64 bit transposes turn into the mask's blocks. Each thread writes whole
             // blocks (whole cache lines), so claims can be single groups.
@@ -579,10 +611,6 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                     scratch.draw(params.key, first + c, count, sp.rows, sp.sampled, maps);
                 }
                 const uint64_t* const cols = colbits.data();
-                if (direct) {
-                    direct_cols = cols;  // read by the row phase, after this phase's join
-                    continue;
-                }
                 alignas(64) uint64_t block[64];  // transposed in L1, then stored whole
                 for (uint64_t band = 0; band < bands; ++band) {
                     for (uint64_t k = 0; k < 64; ++k) block[k] = k < present ? cols[size_t(k * nwords + band0 + band)] : 0;
@@ -591,7 +619,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                 }
             }
         });
-        // Row r's mask word (strips of at most 64 columns).
+        // Row r's mask word, for strips of at most 64 columns (wpr == 1: packed or direct).
         auto word_of = [&](uint64_t r) {
             const uint64_t row = sp.r0 + r;
             if (!direct) return blocks[(row / 64 - band0) * 64 + row % 64];
@@ -602,8 +630,12 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
         // Whole rows narrower than a word: a run of rows is contiguous in the output and in
         // element indices, so it is written by one call on its rows' bits packed end to end
         // (a call per row of a few elements cost 20-60x a normal fill).
-        const bool packed = sp.nc < 64 && sp.nc == sp.cols;
-        const uint64_t rows_per_claim = packed ? std::max<uint64_t>(kRowsPerClaim, 8192 / sp.nc) : kRowsPerClaim;
+        const bool packed = sp.nc < 64 && sp.nc == sp.cols && ce - cs == sp.nc;
+        // Whole rows cut into several mask-less strips: the first strip fills runs of whole rows
+        // with normal values (one call per run), every strip then zeroes its own bits in place
+        // (a pair of calls per row and strip made 4M x 48 float16 take 17-29x a normal fill).
+        const bool split = direct && sp.nc == sp.cols && ce - cs < sp.nc;
+        const uint64_t rows_per_claim = packed || split ? std::max<uint64_t>(kRowsPerClaim, 8192 / sp.nc) : kRowsPerClaim;
         std::atomic<uint64_t> row_next{0};
         std::atomic<int> row_slot{0};
         // Threads claim runs of rows: with one row per claim the two threads interleaved rows
@@ -612,6 +644,13 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
             RowWriter& writer = claim(row_slot).writer;
             for (uint64_t r0; (r0 = row_next.fetch_add(rows_per_claim)) < sp.nr;) {
                 const uint64_t r1 = std::min(sp.nr, r0 + rows_per_claim);
+                if (split) {
+                    if (cs == sp.c0) normal(params, (sp.r0 + r0) * sp.cols, (r1 - r0) * sp.nc, base + r0 * sp.nc * isz);
+                    const uint64_t present = ce - cs == 64 ? ~uint64_t{0} : (uint64_t{1} << (ce - cs)) - 1;
+                    for (uint64_t r = r0; r < r1; ++r)
+                        zero_bits(base + (r * sp.nc + (cs - sp.c0)) * isz, (word_of(r) ^ proto.flip) & present, isz);
+                    continue;
+                }
                 if (packed) {
                     std::vector<uint64_t>& run = writer.packed;
                     run.assign(size_t(((r1 - r0) * sp.nc + 63) / 64 + 1), 0);
