@@ -80,7 +80,8 @@ struct BitSet {
 class Floyd {
   public:
     static constexpr int kLines = 4;
-    explicit Floyd(RangeFn raw_u32) : raw_(raw_u32) {}  // the call's table: one ISA per call
+    // The call's table: one ISA per call.
+    Floyd(RangeFn raw_u32, GatherFn raw64) : raw_(raw_u32), gather_(raw64) {}
 
     // Draws `s` distinct positions of 0 .. n-1 for lines first .. first+count-1 (count <=
     // kLines) and writes line first+k's as an n-bit map to out[k][0 .. (n + 63) / 64).
@@ -112,6 +113,10 @@ class Floyd {
     // Draws are made kChunk at a time, each chunk's Philox words generated just before: the
     // scratch stays at 4 lines x 2 kChunk words however long the lines are.
     static constexpr uint64_t kChunk = 8192;
+    // Up to this many draws a line, the lines' words come from one gather call (a range call per
+    // line computes a whole vector of blocks for a few words: 7x a normal fill's Philox time on
+    // lines of 8 positions).
+    static constexpr uint64_t kGatherMax = 8;
 
     template <class Set>
     void run(const Set* sets, const StreamKey& key, uint64_t first, int count, uint64_t n, uint64_t s) {
@@ -119,9 +124,22 @@ class Floyd {
         words_.resize(size_t(kLines * stride_));
         for (uint64_t d0 = 0; d0 < s; d0 += kChunk) {
             const uint64_t d1 = std::min(s, d0 + kChunk);
-            for (int k = 0; k < count; ++k) {
-                const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
-                raw_(p, 2 * d0, 2 * (d1 - d0), words_.data() + size_t(k) * stride_);
+            if (s <= kGatherMax) {
+                // Few draws a line: one gathered call for all lines. Draw d of line l is the 64-bit
+                // raw element (l << 32) + d from block kSparseBase (block kSparseBase + l 2^31 +
+                // d / 2, pair d mod 2), whose little-endian bytes are the two words read below.
+                index_.clear();
+                for (int k = 0; k < count; ++k)
+                    for (uint64_t d = 0; d < s; ++d) index_.push_back(((first + uint64_t(k)) << (kLineShift + 1)) + d);
+                gather64_.resize(index_.size());
+                gather_(FillParams{key, 0.0, 0.0, kSparseBase}, index_.data(), index_.size(), gather64_.data());
+                for (int k = 0; k < count; ++k)
+                    std::memcpy(words_.data() + size_t(k) * stride_, gather64_.data() + size_t(k) * s, size_t(s) * 8);
+            } else {
+                for (int k = 0; k < count; ++k) {
+                    const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
+                    raw_(p, 2 * d0, 2 * (d1 - d0), words_.data() + size_t(k) * stride_);
+                }
             }
             if (count == kLines) {
                 steps<kLines>(sets, 0, n, s, d0, d1);
@@ -152,9 +170,11 @@ class Floyd {
     }
 
     RangeFn raw_;
+    GatherFn gather_;
     uint64_t stride_ = 0;
     uint8_t gen_ = 0;
     std::vector<uint32_t> words_;  // line k's words for the current chunk of draws, from k * stride_
+    std::vector<uint64_t> index_, gather64_;  // the gathered path's element indices and values
     std::vector<uint8_t> bytes_;   // ByteSet storage, n bytes per line
     std::vector<uint64_t> bits_;   // BitSet storage, (n + 63) / 64 words per line
 };
@@ -691,7 +711,7 @@ bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, vo
         const KeyRank drawer(table, sp.sampled_are_zero ? sp.sampled : n - sp.sampled, sp.sampled_are_zero);
         return fill_lines(table, drawer, params, dtype, sp, out, interrupted);
     }
-    return fill_lines(table, Floyd(table.lookup(Dist::raw, DType::u32)), params, dtype, sp, out, interrupted);
+    return fill_lines(table, Floyd(table.lookup(Dist::raw, DType::u32), table.gather_raw64), params, dtype, sp, out, interrupted);
 }
 
 }  // namespace weightfill
