@@ -34,11 +34,11 @@ using GatherFn = void (*)(const FillParams&, const uint64_t* index, uint64_t n, 
 // Sets out[k] to all-zero bits where bit k % 64 of bits[k / 64] ^ flip is set, for k in 0 ..
 // n-1 (elements of 2, 4 or 8 bytes: floating-point zero in every output format).
 using ZeroFn = void (*)(void* out, const uint64_t* bits, uint64_t n, uint64_t flip);
-// Sparse method "keys" (stream-spec 3.9), on 8-bit keys; thresholds a, b, t in [0, 256]:
+// Sparse method "keys" (stream-spec 3.9), on 8-bit keys. Thresholds a, b in [0, 256):
 // counts[0] = #{p < n : keys[p] < a}, counts[1] = #{p < n : keys[p] < b}.
 using CountBelowFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t a, uint32_t b, uint64_t* counts);
-// Bit p % 64 of bits[p / 64] = (keys[p] < t) for p in 0 .. n-1; bits of the last word from n on
-// are zero.
+// Bit p % 64 of bits[p / 64] = (keys[p] < t) for p in 0 .. n-1, t in [0, 256]; bits of the last
+// word from n on are zero.
 using BelowBitsFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits);
 
 struct KernelTable {

@@ -17,6 +17,11 @@
 namespace weightfill {
 namespace {
 
+// Both drawers read raw words as bytes or 64-bit pairs in place (lowest byte first).
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "sparse.cpp reads the raw words' bytes in place, lowest byte first (little-endian)"
+#endif
+
 // Reserved counter range (stream-spec 2 and 3.8): line l's draw d comes from block
 // 2^63 + l * 2^31 + d / 2, never reached by element draws (blocks < 2^62).
 constexpr uint64_t kSparseBase = uint64_t{1} << 63;
@@ -127,14 +132,12 @@ class Floyd {
             if (s <= kGatherMax) {
                 // Few draws a line: one gathered call for all lines. Draw d of line l is the 64-bit
                 // raw element (l << 32) + d from block kSparseBase (block kSparseBase + l 2^31 +
-                // d / 2, pair d mod 2), whose little-endian bytes are the two words read below.
+                // d / 2, pair d mod 2), whose bytes are the two words read below; with stride_ =
+                // 2 s the values land exactly where the range path puts the words.
                 index_.clear();
                 for (int k = 0; k < count; ++k)
                     for (uint64_t d = 0; d < s; ++d) index_.push_back(((first + uint64_t(k)) << (kLineShift + 1)) + d);
-                gather64_.resize(index_.size());
-                gather_(FillParams{key, 0.0, 0.0, kSparseBase}, index_.data(), index_.size(), gather64_.data());
-                for (int k = 0; k < count; ++k)
-                    std::memcpy(words_.data() + size_t(k) * stride_, gather64_.data() + size_t(k) * s, size_t(s) * 8);
+                gather_(FillParams{key, 0.0, 0.0, kSparseBase}, index_.data(), index_.size(), words_.data());
             } else {
                 for (int k = 0; k < count; ++k) {
                     const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
@@ -174,10 +177,15 @@ class Floyd {
     uint64_t stride_ = 0;
     uint8_t gen_ = 0;
     std::vector<uint32_t> words_;  // line k's words for the current chunk of draws, from k * stride_
-    std::vector<uint64_t> index_, gather64_;  // the gathered path's element indices and values
+    std::vector<uint64_t> index_;  // the gathered path's element indices
     std::vector<uint8_t> bytes_;   // ByteSet storage, n bytes per line
     std::vector<uint64_t> bits_;   // BitSet storage, (n + 63) / 64 words per line
 };
+
+// Clears the bits of the last word of an n-bit map from n on.
+void clear_tail(uint64_t* bits, uint64_t n) {
+    if (n % 64) bits[(n - 1) / 64] &= (uint64_t{1} << (n % 64)) - 1;
+}
 
 // Sparse method "keys" (stream-spec 3.9). Position p of line l has the 8-bit key K(p): byte
 // p of the words from block kKeysBase + l * 2^31 (little-endian bytes: 16 keys a block), and
@@ -186,9 +194,6 @@ class Floyd {
 // 2^63 + 2^62 on hold these keys, beside Floyd's range (3.8) below them.
 constexpr uint64_t kKeysBase = (uint64_t{1} << 63) + (uint64_t{1} << 62);
 constexpr uint64_t kTieBlocks = uint64_t{1} << 30;
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "KeyRank reads the raw words' bytes in place, lowest byte first (little-endian)"
-#endif
 
 // t*, the z-th smallest key, comes from counting passes over the line's keys (vectorized): the
 // first counts below two probes one standard deviation of the z-th order statistic either side
@@ -211,7 +216,7 @@ class KeyRank {
         if (z == 0 || z == n) {
             for (int k = 0; k < count; ++k) {
                 std::fill(out[k], out[k] + words, (z == 0) == zero_bits_ ? 0 : ~uint64_t{0});
-                if (n % 64) out[k][words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+                clear_tail(out[k], n);
             }
             return;
         }
@@ -239,7 +244,7 @@ class KeyRank {
             if (need[k] > 0) choose_ties(begin, size_t(tie_end[k]), need[k], out[k]);
             if (!zero_bits_) {
                 for (uint64_t i = 0; i < words; ++i) out[k][i] = ~out[k][i];
-                if (n % 64) out[k][words - 1] &= (uint64_t{1} << (n % 64)) - 1;
+                clear_tail(out[k], n);
             }
         }
     }
@@ -391,16 +396,10 @@ void scatter(char* dst, const uint64_t* pos, uint64_t n, const uint64_t* values,
     }
 }
 
-// Zeroes element k of seg (elements of `isz` bytes) for each set bit k of `bits`.
-void zero_bits(char* seg, uint64_t bits, size_t isz) {
-    for (; bits; bits &= bits - 1) {
-        char* const e = seg + size_t(__builtin_ctzll(bits)) * isz;
-        switch (isz) {
-            case 2: std::memset(e, 0, 2); break;
-            case 4: std::memset(e, 0, 4); break;
-            default: std::memset(e, 0, 8); break;
-        }
-    }
+// Puts the low nc bits of `word` at bit `bit` of `run` (the packed bits of a run of rows).
+void append_bits(uint64_t* run, uint64_t bit, uint64_t word, uint64_t nc) {
+    run[bit / 64] |= word << (bit % 64);
+    if (bit % 64 + nc > 64) run[bit / 64 + 1] |= word >> (64 - bit % 64);
 }
 
 // One round of a 64 x 64 bit transpose: swaps the off-diagonal J x J blocks of each 2J x 2J
@@ -541,10 +540,8 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                         scratch.draw(params.key, sp.r0 + b + q, count, sp.cols, sp.sampled, maps);
                         for (int k = 0; k < count; ++k) {
                             const uint64_t r = q + uint64_t(k), gr = sp.r0 + b + r;
-                            if (packed) {  // bits 0 .. nc-1 of the map, at bit (r - r0) nc of the run
-                                const uint64_t bit = (r - r0) * sp.nc, word = maps[k][0];
-                                run[size_t(bit / 64)] |= word << (bit % 64);
-                                if (bit % 64 + sp.nc > 64) run[size_t(bit / 64 + 1)] |= word >> (64 - bit % 64);
+                            if (packed) {  // bits 0 .. nc-1 of the map
+                                append_bits(run.data(), (r - r0) * sp.nc, maps[k][0], sp.nc);
                                 continue;
                             }
                             const uint64_t* words = maps[k] + sp.c0 / 64;
@@ -596,7 +593,6 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
         const uint64_t wpr = (ce - cs + 63) / 64;  // mask words per row
         std::atomic<uint64_t> next{0};
         std::atomic<int> slot{0};
-        const uint64_t* direct_cols = direct_maps.data();  // direct: the strip's column maps
         if (direct) {
             // One group (the strip, at most 64 columns): threads claim its lines four at a time,
             // each drawing into the shared column maps (distinct lines, distinct memory). At most
@@ -644,7 +640,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
             const uint64_t row = sp.r0 + r;
             if (!direct) return blocks[(row / 64 - band0) * 64 + row % 64];
             uint64_t word = 0;
-            for (uint64_t k = 0; k < ce - cs; ++k) word |= ((direct_cols[size_t(k * nwords + row / 64)] >> (row % 64)) & 1) << k;
+            for (uint64_t k = 0; k < ce - cs; ++k) word |= ((direct_maps[size_t(k * nwords + row / 64)] >> (row % 64)) & 1) << k;
             return word;
         };
         // Whole rows narrower than a word: a run of rows is contiguous in the output and in
@@ -666,19 +662,16 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                 const uint64_t r1 = std::min(sp.nr, r0 + rows_per_claim);
                 if (split) {
                     if (cs == sp.c0) normal(params, (sp.r0 + r0) * sp.cols, (r1 - r0) * sp.nc, base + r0 * sp.nc * isz);
-                    const uint64_t present = ce - cs == 64 ? ~uint64_t{0} : (uint64_t{1} << (ce - cs)) - 1;
-                    for (uint64_t r = r0; r < r1; ++r)
-                        zero_bits(base + (r * sp.nc + (cs - sp.c0)) * isz, (word_of(r) ^ proto.flip) & present, isz);
+                    for (uint64_t r = r0; r < r1; ++r) {
+                        const uint64_t word = word_of(r);
+                        writer.zero_where(base + (r * sp.nc + (cs - sp.c0)) * isz, &word, ce - cs, writer.flip);
+                    }
                     continue;
                 }
                 if (packed) {
                     std::vector<uint64_t>& run = writer.packed;
                     run.assign(size_t(((r1 - r0) * sp.nc + 63) / 64 + 1), 0);
-                    for (uint64_t r = r0, bit = 0; r < r1; ++r, bit += sp.nc) {
-                        const uint64_t word = word_of(r);  // bits 0 .. nc-1
-                        run[size_t(bit / 64)] |= word << (bit % 64);
-                        if (bit % 64 + sp.nc > 64) run[size_t(bit / 64 + 1)] |= word >> (64 - bit % 64);
-                    }
+                    for (uint64_t r = r0; r < r1; ++r) append_bits(run.data(), (r - r0) * sp.nc, word_of(r), sp.nc);
                     writer.write(base + r0 * sp.nc * isz, (sp.r0 + r0) * sp.cols, (r1 - r0) * sp.nc, run.data());
                     continue;
                 }

@@ -296,28 +296,22 @@ inline void box_muller64(typename O::Q a, typename O::Q b, typename O::D& z0, ty
 // ----------------------------------------------------------------------------------------
 // Transforms: the words of O::L blocks (SoA, from Philox) -> O::L * kEPB elements in order.
 
-template <class O>
-struct RawU32 {
+// Raw words, as 32-bit elements (RawU32: element i is word i mod 4 of block i / 4) or as 64-bit
+// ones (RawU64: element i is x_{2k} + 2^32 x_{2k+1}, k = i mod 2, of block i / 2; sparse tie keys
+// and Floyd's draws, stream-spec 3.8-3.9). Each lane stores x0 x1 x2 x3 in order, which in
+// little-endian memory is both layouts.
+template <class O, class Elem>
+struct RawWords {
     using U = typename O::U;
-    using T = uint32_t;
-    static constexpr int kEPB = 4;
-    explicit RawU32(const FillParams&) {}
-    void operator()(U x0, U x1, U x2, U x3, T* out) const { O::store4_interleaved(out, x0, x1, x2, x3); }
-};
-
-// Raw 64-bit values: element i is x_{2k} + 2^32 x_{2k+1}, k = i mod 2, of block i / 2 (sparse
-// tie keys, stream-spec 3.9). RawU32's per-lane store order x0 x1 x2 x3 is exactly that pair
-// layout in little-endian memory.
-template <class O>
-struct RawU64 {
-    using U = typename O::U;
-    using T = uint64_t;
-    static constexpr int kEPB = 2;
-    explicit RawU64(const FillParams&) {}
+    using T = Elem;
+    static constexpr int kEPB = int(16 / sizeof(Elem));
+    explicit RawWords(const FillParams&) {}
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
         O::store4_interleaved(reinterpret_cast<uint32_t*>(out), x0, x1, x2, x3);
     }
 };
+template <class O> using RawU32 = RawWords<O, uint32_t>;
+template <class O> using RawU64 = RawWords<O, uint64_t>;
 
 // Largest float below h (h finite, h > some finite low, so h is not -inf and not -max).
 inline float below(float h) {
@@ -752,13 +746,6 @@ void zero_where(void* out_v, const uint64_t* bits, uint64_t n, uint64_t flip) {
 // 64-lane reduction outweighs that on lines shorter than about 4096.
 template <class O>
 void count_below(const uint8_t* keys, uint64_t n, uint32_t a, uint32_t b, uint64_t* counts) {
-    if (a > 0xFF || b > 0xFF) {  // 256: every key is below
-        uint64_t c[2];
-        count_below<O>(keys, n, a > 0xFF ? 0 : a, b > 0xFF ? 0 : b, c);
-        counts[0] = a > 0xFF ? n : c[0];
-        counts[1] = b > 0xFF ? n : c[1];
-        return;
-    }
     const uint8_t ta = uint8_t(a), tb = uint8_t(b);
     uint64_t ca = 0, cb = 0, p = 0;
     for (; n - p >= 64; p += 64) {

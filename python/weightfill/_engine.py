@@ -63,10 +63,11 @@ def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int
         out = out.view(np.uint16)
     _core.sparse(seed, stream, std, _DTYPE_CODES[dtype], shape[0], shape[1], axis, sampled,
                  sampled_are_zero, start[0], length[0], start[1], length[1], out,
-                 _SPARSE_METHODS[method])
+                 SPARSE_METHODS[method])
 
 
-_SPARSE_METHODS = {"floyd": 0, "keys": 1}
+#: sparse position mappings by name: stream-spec 3.8 ("floyd") and 3.9 ("keys").
+SPARSE_METHODS = {"floyd": 0, "keys": 1}
 
 
 set_num_threads = _core.set_num_threads

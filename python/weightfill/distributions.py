@@ -306,8 +306,9 @@ def sparse(
     ax %= 2
     if not isinstance(method, str):
         raise TypeError(f"method must be a str, not {type(method).__name__}")
-    if method not in ("floyd", "keys"):
-        raise ValueError(f"method must be 'floyd' or 'keys', got {method!r}")
+    if method not in _engine.SPARSE_METHODS:
+        names = " or ".join(repr(k) for k in _engine.SPARSE_METHODS)
+        raise ValueError(f"method must be {names}, got {method!r}")
     n, lines = tgt.shape[ax], tgt.shape[1 - ax]
     if (sparsity is None) == (nonzeros is None):
         raise TypeError("give exactly one of sparsity and nonzeros")
