@@ -34,6 +34,10 @@ using GatherFn = void (*)(const FillParams&, const uint64_t* index, uint64_t n, 
 // Sets out[k] to all-zero bits where bit k % 64 of bits[k / 64] ^ flip is set, for k in 0 ..
 // n-1 (elements of 2, 4 or 8 bytes: floating-point zero in every output format).
 using ZeroFn = void (*)(void* out, const uint64_t* bits, uint64_t n, uint64_t flip);
+// A normal range fill (out[0 .. n) = elements first .. first + n - 1) with all-zero bits where
+// bit k % 64 of words[(k / 64) * stride] ^ flip is set: a sparse row, in one pass.
+using NormalWhereFn = void (*)(const FillParams&, uint64_t first, uint64_t n, void* out, const uint64_t* words,
+                               uint64_t stride, uint64_t flip);
 // Sparse method "keys" (stream-spec 3.9), on 8-bit keys. Thresholds a, b in [0, 256):
 // counts[0] = #{p < n : keys[p] < a}, counts[1] = #{p < n : keys[p] < b}.
 using CountBelowFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t a, uint32_t b, uint64_t* counts);
@@ -49,6 +53,7 @@ struct KernelTable {
     ZeroFn zero_where[kNumDTypes];  // by element size only (u32 and f32 share one)
     CountBelowFn count_below;
     BelowBitsFn below_bits;
+    NormalWhereFn normal_where[kNumDTypes];
 
     RangeFn lookup(Dist d, DType t) const { return fn[int(d)][int(t)]; }
 };

@@ -429,38 +429,27 @@ void transpose64(uint64_t* a) {
 // Produces one row segment of the region from its drawn bits.
 struct RowWriter {
     const FillParams& params;
-    RangeFn normal;
+    NormalWhereFn normal_where;
     GatherFn gather;
     ZeroFn zero_where;
     size_t isz;
     bool kept_only;  // the drawn bits are the kept elements, and few: generate only those
     uint64_t flip;   // otherwise: turns drawn bits into zero bits
-    std::vector<uint64_t> zeros;               // mask path: a copy of the segment's drawn bits
+    std::vector<uint64_t> zeros;               // kept-only: the segment's gathered bits
     std::vector<uint64_t> shifted;             // the drawn bits of a segment not starting at a word
     std::vector<uint64_t> packed;              // a run of narrow rows' bits, end to end
     std::vector<uint64_t> index, pos, values;  // kept-only scratch (values: any item size)
 
-    // row[0 .. count) holds elements g0 .. g0+count-1; bit k of words[w] is the drawn bit of
-    // element 64 w + k of the segment.
-    void write(char* row, uint64_t g0, uint64_t count, const uint64_t* words) {
-        if (!kept_only) {
-            // From a private copy, made first: zeroing straight from `words` measured slower.
-            zeros.assign(words, words + (count + 63) / 64);
-            normal(params, g0, count, row);
-            zero_where(row, zeros.data(), count, flip);
-            return;
+    // row[0 .. count) holds elements g0 .. g0+count-1; bit k of words[w * stride] is the drawn
+    // bit of element 64 w + k of the segment (stride > 1: the rows of a block-major mask).
+    void write(char* row, uint64_t g0, uint64_t count, const uint64_t* words, uint64_t stride = 1) {
+        if (!kept_only) return normal_where(params, g0, count, row, words, stride, flip);
+        if (stride != 1) {
+            zeros.resize(size_t((count + 63) / 64));
+            for (size_t w = 0; w < zeros.size(); ++w) zeros[w] = words[w * stride];
+            words = zeros.data();
         }
         write_kept(row, g0, count, words);
-    }
-
-    // As write, with the row's words gathered from a block-major mask: word w is
-    // words[w * stride] (the mask path's private copy is the gather itself).
-    void write_strided(char* row, uint64_t g0, uint64_t count, const uint64_t* words, uint64_t stride) {
-        zeros.resize(size_t((count + 63) / 64));
-        for (size_t w = 0; w < zeros.size(); ++w) zeros[w] = words[w * stride];
-        if (kept_only) return write_kept(row, g0, count, zeros.data());
-        normal(params, g0, count, row);
-        zero_where(row, zeros.data(), count, flip);
     }
 
     void write_kept(char* row, uint64_t g0, uint64_t count, const uint64_t* words) {
@@ -495,8 +484,8 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     const size_t isz = dtype_size(dtype);
     const uint64_t n = sp.axis == 0 ? sp.rows : sp.cols;  // positions per line
     const bool kept_only = !sp.sampled_are_zero && 20 * sp.sampled <= n;
-    const RowWriter proto{params, normal, table.gather_normal[int(dtype)], table.zero_where[int(dtype)],
-                          isz, kept_only, sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}, {}, {}};
+    const RowWriter proto{params, table.normal_where[int(dtype)], table.gather_normal[int(dtype)], table.zero_where[int(dtype)],
+                          isz, kept_only, sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}, {}, {}, {}};
     const int nt_max = get_num_threads();
     auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch
@@ -684,7 +673,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
                         continue;
                     }
                     const uint64_t* words = blocks + (row / 64 - band0) * wpr * 64 + row % 64;
-                    writer.write_strided(dst, row * sp.cols + cs, ce - cs, words, 64);
+                    writer.write(dst, row * sp.cols + cs, ce - cs, words, 64);
                 }
             }
         });

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../engine.hpp"
 #include "../rng/philox.hpp"
@@ -397,14 +398,26 @@ struct NormalF32 {
     typename O::F mean, sd;
     explicit NormalF32(const FillParams& p)
         : mean(O::setf(static_cast<float>(p.a))), sd(O::setf(static_cast<float>(p.b))) {}
+    static constexpr bool kZeroStore = true;  // has the masked operator() below
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        U y0, y1, y2, y3;
+        values(x0, x1, x2, x3, y0, y1, y2, y3);
+        O::store4_interleaved(reinterpret_cast<uint32_t*>(out), y0, y1, y2, y3);
+    }
+    // As above, with element k of out[0 .. 64) all-zero bits where bit k of z is set (O::L = 16).
+    void operator()(U x0, U x1, U x2, U x3, T* out, uint64_t z) const {
+        U y0, y1, y2, y3;
+        values(x0, x1, x2, x3, y0, y1, y2, y3);
+        O::store4_interleaved_zero(reinterpret_cast<uint32_t*>(out), y0, y1, y2, y3, z);
+    }
+    void values(U x0, U x1, U x2, U x3, U& y0, U& y1, U& y2, U& y3) const {
         // Words (x0, x1) and (x2, x3) of each block are Box-Muller pairs: x0 and x2 give the
         // radius, x1 and x3 the angle; elements 4j, 4j+2 get r cos, elements 4j+1, 4j+3 r sin.
         typename O::F z0, z1, z2, z3;
         box_muller32<O>(x0, x1, z0, z1);
         box_muller32<O>(x2, x3, z2, z3);
         auto scaled = [this](typename O::F z) { return O::bitcast_u(O::fmaf_(z, sd, mean)); };
-        O::store4_interleaved(reinterpret_cast<uint32_t*>(out), scaled(z0), scaled(z1), scaled(z2), scaled(z3));
+        y0 = scaled(z0), y1 = scaled(z1), y2 = scaled(z2), y3 = scaled(z3);
     }
 };
 
@@ -669,9 +682,25 @@ struct NormalBF16 {
     using U = typename O::U;
     using T = uint16_t;
     static constexpr int kEPB = 4;
+    static constexpr bool kZeroStore = true;
     NormalF32<O> f32;
     explicit NormalBF16(const FillParams& p) : f32(p) {}
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
+        U lo, hi;
+        packed(x0, x1, x2, x3, lo, hi);
+        uint32_t* w = reinterpret_cast<uint32_t*>(out);
+        O::storeu32(w, lo);
+        O::storeu32(w + O::L, hi);
+    }
+    // As above, with element k of out[0 .. 64) all-zero bits where bit k of z is set (O::L = 16).
+    void operator()(U x0, U x1, U x2, U x3, T* out, uint64_t z) const {
+        U lo, hi;
+        packed(x0, x1, x2, x3, lo, hi);
+        uint32_t* w = reinterpret_cast<uint32_t*>(out);
+        O::storeu16_zero(w, lo, uint32_t(z));
+        O::storeu16_zero(w + O::L, hi, uint32_t(z >> 32));
+    }
+    void packed(U x0, U x1, U x2, U x3, U& lo, U& hi) const {
         typename O::F z0, z1, z2, z3;
         box_muller32<O>(x0, x1, z0, z1);
         box_muller32<O>(x2, x3, z2, z3);
@@ -679,11 +708,7 @@ struct NormalBF16 {
         // Word 2l holds elements 4l, 4l+1 of block l; word 2l+1 holds 4l+2, 4l+3 (little-endian).
         const U p01 = O::or32(bits(z0), O::template sll32<16>(bits(z1)));
         const U p23 = O::or32(bits(z2), O::template sll32<16>(bits(z3)));
-        U lo, hi;
         O::interleave32(p01, p23, lo, hi);
-        uint32_t* w = reinterpret_cast<uint32_t*>(out);
-        O::storeu32(w, lo);
-        O::storeu32(w + O::L, hi);
     }
 };
 template <class O> using TruncatedNormalF16 = Narrow<O, TruncatedNormalF32, false>;
@@ -715,16 +740,16 @@ void fill_at(const FillParams& p, const uint64_t* index, uint64_t n, void* out_v
     }
 }
 
-// Zeroes the elements whose bit is set. AVX-512: masked stores of zeros, 16 floats per
-// instruction. Elsewhere an AND with a lane mask made from 32-bit shifts, a form GCC vectorizes
-// (a select or a 64-bit shift it leaves scalar, with a branch per element). Integer bit
-// patterns only, so every path gives the same bits.
+// Zeroes the elements whose bit is set: out[k] where bit k % 64 of bits[(k / 64) * stride] ^
+// flip is set. AVX-512: masked stores of zeros, 16 floats per instruction. Elsewhere an AND
+// with a lane mask made from 32-bit shifts, a form GCC vectorizes (a select or a 64-bit shift
+// it leaves scalar, with a branch per element). Integer bit patterns only, so every path gives
+// the same bits.
 template <class O, class T>
-void zero_where(void* out_v, const uint64_t* bits, uint64_t n, uint64_t flip) {
-    T* out = static_cast<T*>(out_v);
+void zero_strided(T* out, const uint64_t* bits, uint64_t stride, uint64_t n, uint64_t flip) {
     if constexpr (O::kMaskedZero) {
         for (uint64_t c = 0; c < n; c += 64) {
-            const uint64_t z = bits[c / 64] ^ flip;
+            const uint64_t z = bits[c / 64 * stride] ^ flip;
             O::zero64(out + c, n - c < 64 ? z & ((uint64_t{1} << (n - c)) - 1) : z);
         }
         return;
@@ -732,13 +757,78 @@ void zero_where(void* out_v, const uint64_t* bits, uint64_t n, uint64_t flip) {
     uint64_t c = 0;
     for (; c + 64 <= n; c += 64) {
         T* o = out + c;
-        const uint64_t z = bits[c / 64] ^ flip;
+        const uint64_t z = bits[c / 64 * stride] ^ flip;
         const uint32_t half[2] = {uint32_t(z), uint32_t(z >> 32)};
         for (int h = 0; h < 2; ++h)
             for (uint32_t k = 0; k < 32; ++k) o[32 * h + k] &= T(T((half[h] >> k) & 1u) - 1u);
     }
     for (; c < n; ++c)
-        if (((bits[c / 64] ^ flip) >> (c % 64)) & 1) out[c] = T(0);
+        if (((bits[c / 64 * stride] ^ flip) >> (c % 64)) & 1) out[c] = T(0);
+}
+
+template <class O, class T>
+void zero_where(void* out, const uint64_t* bits, uint64_t n, uint64_t flip) {
+    zero_strided<O>(static_cast<T*>(out), bits, 1, n, flip);
+}
+
+// Bits o .. o + len - 1 (len in 1 .. 64, o + len <= the mask's length) of a mask whose word w
+// is words[w * stride] ^ flip, as the low len bits.
+inline uint64_t mask_bits(const uint64_t* words, uint64_t stride, uint64_t flip, uint64_t o, uint64_t len) {
+    const uint64_t w = o / 64, s = o % 64;
+    uint64_t m = (words[w * stride] ^ flip) >> s;
+    if (s != 0 && s + len > 64) m |= (words[(w + 1) * stride] ^ flip) << (64 - s);
+    return len == 64 ? m : m & ((uint64_t{1} << len) - 1);
+}
+
+// Whether transform X has the masked operator() (it declares kZeroStore).
+template <class X, class = void>
+struct HasZeroStore : std::false_type {};
+template <class X>
+struct HasZeroStore<X, std::void_t<decltype(X::kZeroStore)>> : std::bool_constant<X::kZeroStore> {};
+
+// A sparse row in one pass: out[0 .. n) as fill_range's elements first .. first + n - 1, with
+// all-zero bits where bit k of the mask (word w at words[w * stride] ^ flip) is set. Normal
+// transforms with a masked store (AVX-512, 64 elements a batch) zero in registers as they
+// store; elsewhere a range fill, then the zeros while the row is in cache.
+template <class O, template <class> class Tr>
+void fill_range_where(const FillParams& p, uint64_t first, uint64_t n, void* out_v, const uint64_t* words,
+                      uint64_t stride, uint64_t flip) {
+    using X = Tr<O>;
+    using T = typename X::T;
+    T* const out = static_cast<T*>(out_v);
+    constexpr uint64_t kBatch = uint64_t(O::L) * X::kEPB;
+    if constexpr (!(O::kMaskedZero && HasZeroStore<X>::value && kBatch == 64)) {
+        using Bits = std::conditional_t<sizeof(T) == 2, uint16_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
+        fill_range<O, Tr>(p, first, n, out);
+        zero_strided<O>(reinterpret_cast<Bits*>(out), words, stride, n, flip);
+    } else {
+        // Elements before the first block boundary and after the last whole batch: fewer than
+        // 4 and 64, through the range fill and a loop over their zero bits.
+        auto edge = [&](uint64_t o, uint64_t len) {
+            if (len == 0) return;
+            fill_range<O, Tr>(p, first + o, len, out + o);
+            for (uint64_t z = mask_bits(words, stride, flip, o, len); z; z &= z - 1) out[o + uint64_t(__builtin_ctzll(z))] = T(0);
+        };
+        const uint64_t head = (X::kEPB - first % X::kEPB) % X::kEPB < n ? (X::kEPB - first % X::kEPB) % X::kEPB : n;
+        const uint64_t end = head + (n - head) / kBatch * kBatch;
+        edge(0, head);
+        const X tr(p);
+        const Philox<O> philox(p.key);
+        uint64_t j = p.block_base + (first + head) / X::kEPB, o = head;
+        for (; end - o >= 2 * kBatch; o += 2 * kBatch, j += 2 * O::L) {
+            typename O::U x0, x1, x2, x3, y0, y1, y2, y3;
+            philox.pair(j, x0, x1, x2, x3, y0, y1, y2, y3);
+            tr(x0, x1, x2, x3, out + o, mask_bits(words, stride, flip, o, 64));
+            tr(y0, y1, y2, y3, out + o + kBatch, mask_bits(words, stride, flip, o + kBatch, 64));
+        }
+        if (o < end) {
+            typename O::U x0, x1, x2, x3;
+            philox(j, x0, x1, x2, x3);
+            tr(x0, x1, x2, x3, out + o, mask_bits(words, stride, flip, o, 64));
+            o += kBatch;
+        }
+        edge(o, n - o);
+    }
 }
 
 // Counts keys below two thresholds: popcounts of below64's masks (AVX-512: a compare into a
@@ -776,7 +866,7 @@ void below_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits) {
 
 template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>};
+    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>, {}};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
@@ -798,6 +888,10 @@ KernelTable make_table(const char* name) {
     t.zero_where[int(DType::u32)] = t.zero_where[int(DType::f32)] = &zero_where<O, uint32_t>;
     t.zero_where[int(DType::f64)] = &zero_where<O, uint64_t>;
     t.zero_where[int(DType::f16)] = t.zero_where[int(DType::bf16)] = &zero_where<O, uint16_t>;
+    t.normal_where[int(DType::f32)] = &fill_range_where<O, NormalF32>;
+    t.normal_where[int(DType::f64)] = &fill_range_where<O, NormalF64>;
+    t.normal_where[int(DType::f16)] = &fill_range_where<O, NormalF16>;
+    t.normal_where[int(DType::bf16)] = &fill_range_where<O, NormalBF16>;
     return t;
 }
 

@@ -42,6 +42,19 @@ struct OpsAvx512 {
     static U loadu(const uint32_t* p) { return _mm512_loadu_si512(p); }
     // dst[4*l + k] = x_k[l]: a 4 x 16 transpose, first within 128-bit lanes, then across them.
     static void store4_interleaved(uint32_t* dst, U x0, U x1, U x2, U x3) {
+        U y[4];
+        interleave4(x0, x1, x2, x3, y);
+        for (int i = 0; i < 4; ++i) _mm512_storeu_si512(dst + 16 * i, y[i]);
+    }
+    // The same, with element k of dst[0 .. 64) all-zero bits where bit k of z is set (zeroed in
+    // registers: the sparse fill's zeros cost no second pass over the row).
+    static void store4_interleaved_zero(uint32_t* dst, U x0, U x1, U x2, U x3, uint64_t z) {
+        U y[4];
+        interleave4(x0, x1, x2, x3, y);
+        for (int i = 0; i < 4; ++i) _mm512_storeu_si512(dst + 16 * i, _mm512_maskz_mov_epi32(__mmask16(~(z >> (16 * i))), y[i]));
+    }
+    // y[0 .. 4): the 64 words of x0 .. x3 in block order (word k of block l at 4 l + k).
+    static void interleave4(U x0, U x1, U x2, U x3, U* y) {
         const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
         const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
         // u_k holds blocks k, k+4, k+8, k+12 in its four 128-bit lanes.
@@ -51,10 +64,10 @@ struct OpsAvx512 {
         const __m512i v1 = _mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));  // 4 12 5 13
         const __m512i v2 = _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(2, 0, 2, 0));  // 2 10 3 11
         const __m512i v3 = _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1));  // 6 14 7 15
-        _mm512_storeu_si512(dst + 0, _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm512_storeu_si512(dst + 16, _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm512_storeu_si512(dst + 32, _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1)));
-        _mm512_storeu_si512(dst + 48, _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1)));
+        y[0] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
+        y[1] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
+        y[2] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
+        y[3] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
     }
 
     // ---- float32
@@ -136,6 +149,8 @@ struct OpsAvx512 {
         hi = _mm512_permutex2var_epi32(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
     }
     static void storeu32(uint32_t* p, U a) { _mm512_storeu_si512(p, a); }
+    // Stores the 32 16-bit elements of a, all-zero bits where bit k of z is set.
+    static void storeu16_zero(uint32_t* p, U a, uint32_t z) { _mm512_storeu_si512(p, _mm512_maskz_mov_epi16(__mmask32(~z), a)); }
 
     // ---- mask registers (kHasMasks): lane conditions as __mmask16, for kernels-inl.hpp's
     // shorter AVX-512 forms of the same integer operations.
