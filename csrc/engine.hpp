@@ -44,6 +44,8 @@ using CountBelowFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t a, uint3
 // Bit p % 64 of bits[p / 64] = (keys[p] < t) for p in 0 .. n-1, t in [0, 256]; bits of the last
 // word from n on are zero.
 using BelowBitsFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits);
+// As BelowBitsFn for t in [0, 256), and also bit p % 64 of equal[p / 64] = (keys[p] == t).
+using TieBitsFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* below, uint64_t* equal);
 
 struct KernelTable {
     const char* name;
@@ -53,6 +55,7 @@ struct KernelTable {
     ZeroFn zero_where[kNumDTypes];  // by element size only (u32 and f32 share one)
     CountBelowFn count_below;
     BelowBitsFn below_bits;
+    TieBitsFn tie_bits;
     NormalWhereFn normal_where[kNumDTypes];
 
     RangeFn lookup(Dist d, DType t) const { return fn[int(d)][int(t)]; }

@@ -207,7 +207,7 @@ class KeyRank {
     // `zeros` per line; the maps get the zeros' bits if `bits_are_zeros`, else the kept ones'.
     KeyRank(const KernelTable& table, uint64_t zeros, bool bits_are_zeros)
         : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw64), count_(table.count_below),
-          below_(table.below_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
+          below_(table.below_bits), tie_bits_(table.tie_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
 
     // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count. The ties
     // of all `count` lines get their tie keys from one gather call.
@@ -296,17 +296,13 @@ class KeyRank {
         ties_.resize(first_tie + size_t(chi - clo));
         uint64_t* tie = ties_.data() + first_tie;
         chunks([&](const uint8_t* k, uint64_t p0, uint64_t len) {
-            below_(k, len, t, bits + p0 / 64);
-            below_(k, len, t + 1, scratch_.data());
+            tie_bits_(k, len, t, bits + p0 / 64, scratch_.data());
             // The words holding ties are found first, branch-free (a branch per word would
             // mispredict: about one word in four holds a tie).
             const uint64_t nw = (len + 63) / 64;
             for (uint64_t g = 0; g < nw; g += 64) {
                 uint64_t nonzero = 0;
-                for (uint64_t i = g; i < std::min(nw, g + 64); ++i) {
-                    scratch_[size_t(i)] &= ~bits[p0 / 64 + i];
-                    nonzero |= uint64_t{scratch_[size_t(i)] != 0} << (i - g);
-                }
+                for (uint64_t i = g; i < std::min(nw, g + 64); ++i) nonzero |= uint64_t{scratch_[size_t(i)] != 0} << (i - g);
                 for (; nonzero; nonzero &= nonzero - 1) {
                     const uint64_t i = g + uint64_t(__builtin_ctzll(nonzero));
                     for (uint64_t x = scratch_[size_t(i)]; x; x &= x - 1) *tie++ = p0 + 64 * i + uint64_t(__builtin_ctzll(x));
@@ -337,7 +333,9 @@ class KeyRank {
             for (size_t i = 0; i < m; ++i) {
                 uint32_t less = 0;
                 for (size_t j = 0; j < m; ++j) less += h[j] < h[i];
-                if (less < need) mark(pos[i]), ++marked;
+                const uint64_t chosen = less < need;  // no branch: it would mispredict half the time
+                bits[pos[i] / 64] |= chosen << (pos[i] % 64);
+                marked += chosen;
             }
             if (marked == need) return;
             for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
@@ -370,6 +368,7 @@ class KeyRank {
     GatherFn gather_;
     CountBelowFn count_;
     BelowBitsFn below_;
+    TieBitsFn tie_bits_;
     uint64_t z_;
     bool zero_bits_;
     FillParams line_params_;

@@ -865,8 +865,26 @@ void below_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits) {
 }
 
 template <class O>
+void tie_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* below, uint64_t* equal) {
+    const uint8_t lt = uint8_t(t), le = uint8_t(t + 1);  // keys < 0: none; keys < 256: all
+    const uint64_t all = t == 0xFF ? ~uint64_t{0} : 0;
+    uint64_t p = 0;
+    for (; n - p >= 64; p += 64) {
+        const uint64_t b = O::below64(keys + p, lt);
+        below[p / 64] = b;
+        equal[p / 64] = (O::below64(keys + p, le) | all) & ~b;
+    }
+    if (p < n) {
+        uint64_t b = 0, e = 0;
+        for (uint64_t j = 0; p + j < n; ++j) b |= uint64_t{keys[p + j] < t} << j, e |= uint64_t{keys[p + j] == t} << j;
+        below[p / 64] = b;
+        equal[p / 64] = e;
+    }
+}
+
+template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>, {}};
+    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>, &tie_bits<O>, {}};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
