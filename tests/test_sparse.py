@@ -311,6 +311,43 @@ def test_golden_keys_with_ties(each_isa):
     assert hashlib.sha256(np.packbits(a == 0).tobytes()).hexdigest() == GOLDEN_KEYS_TIES
 
 
+def _ranked_reference(tie_keys, need):
+    """The indices of the `need` smallest (T, i), by a full sort (stream-spec 3.9's tie order)."""
+    return sorted(sorted(range(len(tie_keys)), key=lambda i: (tie_keys[i], i))[:need])
+
+
+@pytest.mark.parametrize("m,need", [(2, 1), (16, 5), (16, 11), (64, 30), (65, 30), (300, 150)])
+def test_tie_ranking_when_high_words_straddle_the_boundary(m, need):
+    """The engine ranks a line's ties by the high 32 bits of T, falling back to the full (T, i)
+    order when equal high words straddle the boundary: about m^2 / 2^33 of lines, too rare to
+    reach through sparse(), so the ranker is called directly with such keys."""
+    from weightfill import _core
+
+    rng = np.random.default_rng(m * 1000 + need)
+    for trial in range(200):
+        keys = rng.integers(0, 1 << 64, size=m, dtype=np.uint64)
+        order = np.argsort(keys, kind="stable")
+        below, above = int(order[need - 1]), int(order[need])  # the last chosen, the first not
+        hi = int(keys[below]) >> 32
+        if trial % 4 == 0:    # same high word, the low words decide
+            keys[above] = np.uint64((hi << 32) | (int(keys[above]) & 0xFFFFFFFF))
+        elif trial % 4 == 1:  # equal keys: the index decides
+            keys[above] = keys[below]
+        elif trial % 4 == 2:  # several ties share the boundary's high word
+            for j in order[max(0, need - 3):need + 3]:
+                keys[j] = np.uint64((hi << 32) | int(rng.integers(0, 1 << 32)))
+        tie_keys = [int(k) for k in keys]
+        assert _core._rank_ties(tie_keys, need) == _ranked_reference(tie_keys, need)
+
+
+def test_tie_ranking_rejects_a_need_outside_the_ties():
+    from weightfill import _core
+
+    for need in (0, 3):
+        with pytest.raises(ValueError, match="need"):
+            _core._rank_ties([5, 6, 7], need)
+
+
 # ---- tall and narrow matrices
 
 

@@ -114,6 +114,7 @@ void register_fill(py::module_& m) {
           py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("axis"), py::arg("sampled"),
           py::arg("sampled_are_zero"), py::arg("r0"), py::arg("nr"), py::arg("c0"), py::arg("nc"),
           py::arg("out"), py::arg("method") = 0);
+    m.def("_rank_ties", &rank_ties, py::arg("tie_keys"), py::arg("need"));
     m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
           py::arg("seed"), py::arg("stream"), py::arg("block_base"), py::arg("shape"), py::arg("start"), py::arg("len"),

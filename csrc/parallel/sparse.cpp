@@ -195,6 +195,52 @@ void clear_tail(uint64_t* bits, uint64_t n) {
 constexpr uint64_t kKeysBase = (uint64_t{1} << 63) + (uint64_t{1} << 62);
 constexpr uint64_t kTieBlocks = uint64_t{1} << 30;
 
+// Which of a line's m ties (keys equal to t*) are zeros: the `need` (1 .. m-1) with the smallest
+// (T, i), tie i being the i-th in position order and T its 64-bit tie key.
+class TieRanker {
+  public:
+    // Calls mark(i, chosen) for i in 0 .. m-1, chosen 1 for the `need` smallest, else 0.
+    template <class Mark>
+    void choose(const uint64_t* tkey, size_t m, uint64_t need, Mark&& mark) {
+        chosen_.resize(m);
+        if (m <= 64 && rank_by_counting(tkey, m, need)) {
+            for (size_t i = 0; i < m; ++i) mark(i, chosen_[i]);
+            return;
+        }
+        std::fill(chosen_.begin(), chosen_.end(), 0);
+        order_.resize(m);
+        for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
+        std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [tkey](uint32_t x, uint32_t y) {
+            return tkey[x] != tkey[y] ? tkey[x] < tkey[y] : x < y;
+        });
+        for (uint64_t k = 0; k < need; ++k) chosen_[order_[size_t(k)]] = 1;
+        for (size_t i = 0; i < m; ++i) mark(i, chosen_[i]);
+    }
+
+  private:
+    // Chooses the ties with fewer than `need` smaller high words of T (no unpredictable
+    // branches; 32-bit compares vectorize in this baseline translation unit). With distinct
+    // high words that is exactly `need` ties, the right ones; equal high words share a rank,
+    // which changes the count only when they straddle the boundary (about m^2 / 2^33 of lines):
+    // then false, and the full (T, i) order decides.
+    bool rank_by_counting(const uint64_t* tkey, size_t m, uint64_t need) {
+        hi_.resize(m);
+        for (size_t i = 0; i < m; ++i) hi_[i] = uint32_t(tkey[i] >> 32);
+        const uint32_t* const h = hi_.data();
+        uint64_t count = 0;
+        for (size_t i = 0; i < m; ++i) {
+            uint32_t less = 0;
+            for (size_t j = 0; j < m; ++j) less += h[j] < h[i];
+            chosen_[i] = less < need;
+            count += chosen_[i];
+        }
+        return count == need;
+    }
+
+    std::vector<uint32_t> hi_, order_;
+    std::vector<uint64_t> chosen_;
+};
+
 // t*, the z-th smallest key, comes from counting passes over the line's keys (vectorized): the
 // first counts below two probes one standard deviation of the z-th order statistic either side
 // of its mean; interpolating passes narrow the bracket to t* (2.7 passes on average for n =
@@ -317,36 +363,10 @@ class KeyRank {
     // Sets the bits of the `need` ties ties_[begin .. end) (ascending positions; tie keys in
     // tkeys_) with the smallest (T(p), p).
     void choose_ties(size_t begin, size_t end, uint64_t need, uint64_t* bits) {
-        const size_t m = end - begin;
         const uint64_t* const pos = ties_.data() + begin;
-        auto mark = [bits](uint64_t p) { bits[p / 64] |= uint64_t{1} << (p % 64); };
-        if (m <= 64) {  // rank by counting: no unpredictable branches
-            // Marks the ties with fewer than `need` smaller high words of T (32-bit compares
-            // vectorize in this baseline translation unit). With distinct high words that is
-            // exactly `need` ties, the right ones; equal high words share a rank, which changes
-            // the count only when they straddle the boundary, and then the full (T, p) order
-            // below decides (about m^2 / 2^33 of lines).
-            hi_.resize(m);
-            for (size_t i = 0; i < m; ++i) hi_[i] = uint32_t(tkeys_[begin + i] >> 32);
-            const uint32_t* const h = hi_.data();
-            uint64_t marked = 0;
-            for (size_t i = 0; i < m; ++i) {
-                uint32_t less = 0;
-                for (size_t j = 0; j < m; ++j) less += h[j] < h[i];
-                const uint64_t chosen = less < need;  // no branch: it would mispredict half the time
-                bits[pos[i] / 64] |= chosen << (pos[i] % 64);
-                marked += chosen;
-            }
-            if (marked == need) return;
-            for (size_t i = 0; i < m; ++i) bits[pos[i] / 64] &= ~(uint64_t{1} << (pos[i] % 64));
-        }
-        const uint64_t* const tkey = tkeys_.data() + begin;
-        order_.resize(m);
-        for (size_t i = 0; i < m; ++i) order_[i] = uint32_t(i);
-        std::nth_element(order_.begin(), order_.begin() + std::ptrdiff_t(need - 1), order_.end(), [tkey](uint32_t x, uint32_t y) {
-            return tkey[x] != tkey[y] ? tkey[x] < tkey[y] : x < y;
+        ranker_.choose(tkeys_.data() + begin, end - begin, need, [bits, pos](size_t i, uint64_t chosen) {
+            bits[pos[i] / 64] |= chosen << (pos[i] % 64);  // no branch: chosen is a coin flip
         });
-        for (uint64_t i = 0; i < need; ++i) mark(pos[order_[size_t(i)]]);
     }
 
     // Calls f(keys, p0, len) for the line's keys p0 .. p0+len-1, in chunks of up to kChunk
@@ -377,7 +397,7 @@ class KeyRank {
     bool held_ = false;
     std::vector<uint8_t> keys_;
     std::vector<uint64_t> scratch_, ties_, index_, tkeys_;  // tkeys_[i]: T of ties_[i]
-    std::vector<uint32_t> order_, hi_;
+    TieRanker ranker_;
 };
 
 // dst[pos[i]] = values[i] for elements of `isz` bytes (typed copies: no memcpy call per element).
@@ -681,6 +701,15 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
 }
 
 }  // namespace
+
+std::vector<uint64_t> rank_ties(const std::vector<uint64_t>& tie_keys, uint64_t need) {
+    if (need == 0 || need >= tie_keys.size()) throw std::invalid_argument("need: must be in 1 .. len(tie_keys) - 1");
+    std::vector<uint64_t> chosen;
+    TieRanker().choose(tie_keys.data(), tie_keys.size(), need, [&chosen](size_t i, uint64_t c) {
+        if (c) chosen.push_back(i);
+    });
+    return chosen;
+}
 
 bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& sp, void* out,
                  const std::function<bool()>& interrupted) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "../engine.hpp"
 
@@ -28,5 +29,10 @@ struct SparseSpec {
 // still in cache. Returns false if `interrupted` (polled by the calling thread) said stop.
 bool sparse_fill(const FillParams& params, DType dtype, const SparseSpec& spec, void* out,
                  const std::function<bool()>& interrupted);
+
+// The indices (ascending) of the `need` smallest (tie_keys[i], i): how method "keys" chooses
+// among a line's ties. Exposed for tests (the fallback for equal high words is too rare to reach
+// through sparse()).
+std::vector<uint64_t> rank_ties(const std::vector<uint64_t>& tie_keys, uint64_t need);
 
 }  // namespace weightfill
