@@ -660,6 +660,7 @@ struct Narrow {
     using U = typename O::U;
     using T = uint16_t;
     static constexpr int kEPB = 4;
+    static constexpr bool kZeroStore = !kBF16;  // float16 has the masked operator() below
     Inner<O> inner;
     explicit Narrow(const FillParams& p) : inner(p) {}
     void operator()(U x0, U x1, U x2, U x3, T* out) const {
@@ -670,6 +671,12 @@ struct Narrow {
             if constexpr (kBF16) O::store_bf16(out + i * O::L, v);
             else O::store_f16(out + i * O::L, v);
         }
+    }
+    // float16, with element k of out[0 .. 64) all-zero bits where bit k of z is set (O::L = 16).
+    void operator()(U x0, U x1, U x2, U x3, T* out, uint64_t z) const {
+        alignas(64) float tmp[4 * O::L];
+        inner(x0, x1, x2, x3, tmp);
+        for (int i = 0; i < 4; ++i) O::store_f16_zero(out + i * O::L, O::loadf(tmp + i * O::L), uint32_t(z >> (16 * i)));
     }
 };
 template <class O> using UniformF16 = Narrow<O, UniformF32, false>;

@@ -134,6 +134,11 @@ struct OpsAvx512 {
     static void store_f16(uint16_t* p, F a) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
+    // As store_f16, with element k all-zero bits where bit k of z (k < 16) is set.
+    static void store_f16_zero(uint16_t* p, F a, uint32_t z) {
+        const __m256i h = _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_maskz_mov_epi16(__mmask16(~z), h));
+    }
     static void store_bf16(uint16_t* p, F a) {
         __m512i b = _mm512_castps_si512(a);
         b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
