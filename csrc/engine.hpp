@@ -46,6 +46,13 @@ using CountBelowFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t a, uint3
 using BelowBitsFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* bits);
 // As BelowBitsFn for t in [0, 256), and also bit p % 64 of equal[p / 64] = (keys[p] == t).
 using TieBitsFn = void (*)(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* below, uint64_t* equal);
+// For a line of n <= 64 keys stored in 64 bytes (keys[n .. 64) = 0xFF) and 1 <= z <= n: t*, the
+// z-th smallest key, with how many keys are below and equal to it; bit p of *below / *equal
+// says which (p < n).
+struct KthKey {
+    uint32_t t, below, equal;
+};
+using KthKeyFn = KthKey (*)(const uint8_t* keys, uint64_t n, uint64_t z, uint64_t* below, uint64_t* equal);
 
 struct KernelTable {
     const char* name;
@@ -56,6 +63,7 @@ struct KernelTable {
     CountBelowFn count_below;
     BelowBitsFn below_bits;
     TieBitsFn tie_bits;
+    KthKeyFn kth_key64;
     NormalWhereFn normal_where[kNumDTypes];
 
     RangeFn lookup(Dist d, DType t) const { return fn[int(d)][int(t)]; }

@@ -253,7 +253,7 @@ class KeyRank {
     // `zeros` per line; the maps get the zeros' bits if `bits_are_zeros`, else the kept ones'.
     KeyRank(const KernelTable& table, uint64_t zeros, bool bits_are_zeros)
         : raw_(table.lookup(Dist::raw, DType::u32)), gather_(table.gather_raw64), count_(table.count_below),
-          below_(table.below_bits), tie_bits_(table.tie_bits), z_(zeros), zero_bits_(bits_are_zeros) {}
+          below_(table.below_bits), tie_bits_(table.tie_bits), kth_(table.kth_key64), z_(zeros), zero_bits_(bits_are_zeros) {}
 
     // Writes line first+k's n-bit map to out[k][0 .. (n + 63) / 64) for k < count. The ties
     // of all `count` lines get their tie keys from one gather call.
@@ -272,11 +272,13 @@ class KeyRank {
             a0_ = uint32_t(std::clamp(std::floor(256.0 * q - d), 1.0, 255.0));
             b0_ = uint32_t(std::clamp(std::ceil(256.0 * q + d), double(a0_), 255.0));
         }
+        const bool short_lines = n <= 64;
+        if (short_lines) gather_short_keys(key, first, count, n);
         ties_.clear();
         index_.clear();
         uint64_t need[kLines], tie_end[kLines];
         for (int k = 0; k < count; ++k) {
-            need[k] = select(key, first + uint64_t(k), out[k]);
+            need[k] = short_lines ? select_short(first + uint64_t(k), k, out[k]) : select(key, first + uint64_t(k), out[k]);
             tie_end[k] = ties_.size();
         }
         if (!ties_.empty()) {
@@ -360,6 +362,43 @@ class KeyRank {
         return z - clo;
     }
 
+    // Lines of at most 64 positions (their per-line calls and probes cost several times their
+    // keys: 30x a normal fill on lines of 8). Their keys come from one gather call for the
+    // `count` lines into short_keys_, line k's at k * 64 padded with 0xFF, a key no threshold
+    // below counts (thresholds are at most 255).
+    void gather_short_keys(const StreamKey& key, uint64_t first, int count, uint64_t n) {
+        // K(p) of line l is byte p mod 8 of 64-bit element l * 2^32 + p / 8 counted from block
+        // kKeysBase (block kKeysBase + l * 2^31 + p / 16, pair p / 8 mod 2, low word first).
+        const uint64_t per_line = (n + 7) / 8;
+        index_.clear();
+        for (int k = 0; k < count; ++k)
+            for (uint64_t e = 0; e < per_line; ++e) index_.push_back(((first + uint64_t(k)) << 32) + e);
+        tkeys_.resize(index_.size());
+        gather_(FillParams{key, 0.0, 0.0, kKeysBase}, index_.data(), index_.size(), tkeys_.data());
+        std::memset(short_keys_, 0xFF, sizeof short_keys_);
+        for (int k = 0; k < count; ++k) std::memcpy(short_keys_ + 64 * k, tkeys_.data() + size_t(k) * per_line, size_t(n));
+    }
+
+    // select() for line l of at most 64 positions, its keys at short_keys_ + 64 k: t* and its
+    // ties from the kernels' two-level count (30 compares of the 64 keys, no passes to steer).
+    uint64_t select_short(uint64_t l, int k, uint64_t* bits) {
+        uint64_t below, equal;
+        const KthKey kth = kth_(short_keys_ + 64 * k, n_, z_, &below, &equal);
+        const uint64_t clo = kth.below;
+        if (clo + kth.equal == z_) {  // every tie is a zero
+            bits[0] = below | equal;
+            return 0;
+        }
+        bits[0] = below;
+        const uint64_t base = 2 * ((l << 31) + kTieBlocks);
+        for (uint64_t x = equal; x; x &= x - 1) {
+            const uint64_t p = uint64_t(__builtin_ctzll(x));
+            ties_.push_back(p);
+            index_.push_back(base + p);
+        }
+        return z_ - clo;
+    }
+
     // Sets the bits of the `need` ties ties_[begin .. end) (ascending positions; tie keys in
     // tkeys_) with the smallest (T(p), p).
     void choose_ties(size_t begin, size_t end, uint64_t need, uint64_t* bits) {
@@ -389,6 +428,7 @@ class KeyRank {
     CountBelowFn count_;
     BelowBitsFn below_;
     TieBitsFn tie_bits_;
+    KthKeyFn kth_;
     uint64_t z_;
     bool zero_bits_;
     FillParams line_params_;
@@ -397,6 +437,7 @@ class KeyRank {
     bool held_ = false;
     std::vector<uint8_t> keys_;
     std::vector<uint64_t> scratch_, ties_, index_, tkeys_;  // tkeys_[i]: T of ties_[i]
+    alignas(64) uint8_t short_keys_[kLines * 64];
     TieRanker ranker_;
 };
 

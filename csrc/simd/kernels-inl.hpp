@@ -889,9 +889,27 @@ void tie_bits(const uint8_t* keys, uint64_t n, uint32_t t, uint64_t* below, uint
     }
 }
 
+// Two levels of 15 counts: the number of thresholds 16 h (h = 1 .. 15) with fewer than z keys
+// below them is t* / 16; then the number of t* / 16 * 16 + i (i = 1 .. 15) with fewer than z
+// below is t* mod 16 (fewer than z keys below x exactly when x <= t*). The padding 0xFF is
+// below no threshold (at most 255), but equals t* = 255.
+template <class O>
+KthKey kth_key64(const uint8_t* keys, uint64_t n, uint64_t z, uint64_t* below, uint64_t* equal) {
+    auto count = [keys](uint32_t t) { return uint64_t(__builtin_popcountll(O::below64(keys, uint8_t(t)))); };
+    uint32_t base = 0;
+    for (uint32_t h = 1; h < 16; ++h) base += count(16 * h) < z;
+    base *= 16;
+    uint32_t t = base;
+    for (uint32_t i = 1; i < 16; ++i) t += count(base + i) < z;
+    const uint64_t present = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    *below = O::below64(keys, uint8_t(t));
+    *equal = (t == 0xFF ? present : O::below64(keys, uint8_t(t + 1)) & present) & ~*below;
+    return KthKey{t, uint32_t(__builtin_popcountll(*below)), uint32_t(__builtin_popcountll(*equal))};
+}
+
 template <class O>
 KernelTable make_table(const char* name) {
-    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>, &tie_bits<O>, {}};
+    KernelTable t{name, {}, {}, &fill_at<O, RawU64>, {}, &count_below<O>, &below_bits<O>, &tie_bits<O>, &kth_key64<O>, {}};
     auto set = [&t](Dist d, DType ty, RangeFn f) { t.fn[int(d)][int(ty)] = f; };
     set(Dist::raw, DType::u32, &fill_range<O, RawU32>);
     set(Dist::uniform, DType::f32, &fill_range<O, UniformF32>);
