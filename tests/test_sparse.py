@@ -285,7 +285,8 @@ def test_keys_short_lines_whose_threshold_is_the_largest_key(each_isa):
     for line in range(lines):
         base = (1 << 63) + (1 << 62) + line * (1 << 31)
         words = raw_words(seed, 0, 4 * base, 16).astype(np.uint64)
-        keys = ((words[:, None] >> np.array([0, 8, 16, 24], np.uint64)) & np.uint64(0xFF)).ravel()[:n]
+        shifts = np.array([0, 8, 16, 24], np.uint64)
+        keys = ((words[:, None] >> shifts) & np.uint64(0xFF)).ravel()[:n]
         if np.sort(keys)[n - 2] != 255:
             continue
         checked += 1
