@@ -283,12 +283,12 @@ def sparse(
         ``"floyd"`` (the default, stream-spec 3.8) draws ``min(zeros, kept)`` positions one
         after another; ``"keys"`` (3.9) gives every position a random 8-bit key (ties broken
         by a 64-bit one) and zeroes the smallest, a cost that does not depend on the
-        sparsity. On 4096 x 4096 float32 "keys" takes about 1.5x the time of :func:`normal`
-        at any sparsity; Floyd 1.3-1.5x at sparsity 0.1 or 0.9 (less towards 0, and about
-        1.05x from 0.95 on, where only kept values are generated) but 2.2x at 0.5: "keys" is
-        the faster from a sparsity of about 0.15 to 0.85. On short lines (a few hundred
-        positions) Floyd is faster away from 0.5. The method is part of what a seed
-        reproduces: keep it fixed with the seed.
+        sparsity. On 4096 x 4096 float32 "keys" takes 1.3-1.4x the time of :func:`normal`
+        at any sparsity up to 0.9; Floyd 1.2-1.3x at sparsity 0.1 or 0.9 (less towards 0, and
+        about 1.05x from 0.95 on, where only kept values are generated) but 2.0-2.1x at 0.5:
+        "keys" is the faster from a sparsity of about 0.12 to 0.88. On short lines (a few
+        hundred positions or fewer) Floyd is faster away from 0.5. The method is part of what
+        a seed reproduces: keep it fixed with the seed.
 
     Reproducibility
     ---------------
