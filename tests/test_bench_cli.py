@@ -229,8 +229,12 @@ def test_equal_work_targets_report_their_noise_margin():
            "tolerance": 0.02, "paired": True, "ratio": 0.99, "met": True, "judged": True,
            "weightfill": {"seconds": 0.1}, "peer": {"seconds": 0.099}}
     result = {"table": None, "targets": {"targets": [row], "quick_shapes": False}}  # no header
-    assert "0.99x  met (within the 2% noise of equal work)" in bench.format_targets(result)
+    text = bench.format_targets(result)
+    paired = "met (median of paired per-round ratios"
+    assert f"0.99x  {paired}; within the 2% noise of equal work)" in text
     row.update(ratio=1.01)
+    assert bench.format_targets(result).endswith(f"1.01x  {paired})")
+    row.update(paired=False, tolerance=0.0)
     assert bench.format_targets(result).endswith("1.01x  met")
 
 

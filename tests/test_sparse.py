@@ -341,7 +341,7 @@ def _ranked_reference(tie_keys, need):
 @pytest.mark.parametrize("m,need", [(2, 1), (16, 5), (16, 11), (64, 30), (65, 30), (300, 150)])
 def test_tie_ranking_when_high_words_straddle_the_boundary(m, need):
     """The engine ranks a line's ties by the high 32 bits of T, falling back to the full (T, i)
-    order when equal high words straddle the boundary: about m^2 / 2^33 of lines, too rare to
+    order when equal high words straddle the boundary: about m / 2^33 of lines, too rare to
     reach through sparse(), so the ranker is called directly with such keys."""
     from weightfill import _core
 

@@ -221,7 +221,7 @@ class TieRanker {
     // Chooses the ties with fewer than `need` smaller high words of T (no unpredictable
     // branches; 32-bit compares vectorize in this baseline translation unit). With distinct
     // high words that is exactly `need` ties, the right ones; equal high words share a rank,
-    // which changes the count only when they straddle the boundary (about m^2 / 2^33 of lines):
+    // which changes the count only when they straddle the boundary (about m / 2^33 of lines):
     // then false, and the full (T, i) order decides.
     bool rank_by_counting(const uint64_t* tkey, size_t m, uint64_t need) {
         hi_.resize(m);

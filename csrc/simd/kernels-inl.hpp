@@ -796,7 +796,7 @@ struct HasZeroStore<X, std::void_t<decltype(X::kZeroStore)>> : std::bool_constan
 // A sparse row in one pass: out[0 .. n) as fill_range's elements first .. first + n - 1, with
 // all-zero bits where bit k of the mask (word w at words[w * stride] ^ flip) is set. Normal
 // transforms with a masked store (AVX-512, 64 elements a batch) zero in registers as they
-// store; elsewhere a range fill, then the zeros while the row is in cache.
+// store; elsewhere a range fill, then the zeros right after it.
 template <class O, template <class> class Tr>
 void fill_range_where(const FillParams& p, uint64_t first, uint64_t n, void* out_v, const uint64_t* words,
                       uint64_t stride, uint64_t flip) {
