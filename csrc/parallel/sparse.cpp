@@ -79,6 +79,17 @@ struct BitSet {
     }
 };
 
+// Raw 64-bit elements 0 .. per_line-1 of lines first .. first+count-1, element e of line l
+// being 64-bit element l * 2^32 + e counted from block `base` (block base + l * 2^31 + e / 2,
+// word pair e mod 2): one gather call for all the lines, line k's at out[k * per_line].
+void gather_line_words(GatherFn gather, const StreamKey& key, uint64_t base, uint64_t first, int count,
+                       uint64_t per_line, std::vector<uint64_t>& index, void* out) {
+    index.clear();
+    for (int k = 0; k < count; ++k)
+        for (uint64_t e = 0; e < per_line; ++e) index.push_back(((first + uint64_t(k)) << 32) + e);
+    gather(FillParams{key, 0.0, 0.0, base}, index.data(), index.size(), out);
+}
+
 // Per-thread scratch for Floyd's algorithm, run on up to kLines lines at once: each draw
 // depends on the one before through the line's set, so interleaving independent lines keeps
 // the core busy while one line's chain waits.
@@ -130,14 +141,10 @@ class Floyd {
         for (uint64_t d0 = 0; d0 < s; d0 += kChunk) {
             const uint64_t d1 = std::min(s, d0 + kChunk);
             if (s <= kGatherMax) {
-                // Few draws a line: one gathered call for all lines. Draw d of line l is the 64-bit
-                // raw element (l << 32) + d from block kSparseBase (block kSparseBase + l 2^31 +
-                // d / 2, pair d mod 2), whose bytes are the two words read below; with stride_ =
-                // 2 s the values land exactly where the range path puts the words.
-                index_.clear();
-                for (int k = 0; k < count; ++k)
-                    for (uint64_t d = 0; d < s; ++d) index_.push_back(((first + uint64_t(k)) << (kLineShift + 1)) + d);
-                gather_(FillParams{key, 0.0, 0.0, kSparseBase}, index_.data(), index_.size(), words_.data());
+                // Few draws a line: one gathered call for all lines. Draw d's two words are raw
+                // 64-bit element d of the line (block kSparseBase + l 2^31 + d / 2, pair d mod 2);
+                // with stride_ = 2 s the values land exactly where the range path puts the words.
+                gather_line_words(gather_, key, kSparseBase, first, count, s, index_, words_.data());
             } else {
                 for (int k = 0; k < count; ++k) {
                     const FillParams p{key, 0.0, 0.0, kSparseBase + ((first + uint64_t(k)) << kLineShift)};
@@ -367,16 +374,12 @@ class KeyRank {
     // `count` lines into short_keys_, line k's at k * 64 padded with 0xFF, a key no threshold
     // below counts (thresholds are at most 255).
     void gather_short_keys(const StreamKey& key, uint64_t first, int count, uint64_t n) {
-        // K(p) of line l is byte p mod 8 of 64-bit element l * 2^32 + p / 8 counted from block
-        // kKeysBase (block kKeysBase + l * 2^31 + p / 16, pair p / 8 mod 2, low word first).
+        // K(p) of line l is byte p mod 8 of the line's raw 64-bit element p / 8 from kKeysBase.
         const uint64_t per_line = (n + 7) / 8;
-        index_.clear();
-        for (int k = 0; k < count; ++k)
-            for (uint64_t e = 0; e < per_line; ++e) index_.push_back(((first + uint64_t(k)) << 32) + e);
-        tkeys_.resize(index_.size());
-        gather_(FillParams{key, 0.0, 0.0, kKeysBase}, index_.data(), index_.size(), tkeys_.data());
+        uint64_t raw[kLines * 8];
+        gather_line_words(gather_, key, kKeysBase, first, count, per_line, index_, raw);
         std::memset(short_keys_, 0xFF, sizeof short_keys_);
-        for (int k = 0; k < count; ++k) std::memcpy(short_keys_ + 64 * k, tkeys_.data() + size_t(k) * per_line, size_t(n));
+        for (int k = 0; k < count; ++k) std::memcpy(short_keys_ + 64 * k, raw + size_t(k) * per_line, size_t(n));
     }
 
     // select() for line l of at most 64 positions, its keys at short_keys_ + 64 k: t* and its

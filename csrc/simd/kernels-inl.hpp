@@ -611,6 +611,24 @@ struct TruncatedNormalF64 {
 };
 
 // ----------------------------------------------------------------------------------------
+// `count` whole batches of O::L blocks from block j: emit(x0, x1, x2, x3, b) for batch b in
+// order, two Philox chains in flight (pairs of batches, then a last single one).
+template <class O, class Emit>
+inline void whole_batches(const Philox<O>& philox, uint64_t j, uint64_t count, Emit&& emit) {
+    uint64_t b = 0;
+    for (; count - b >= 2; b += 2, j += 2 * O::L) {
+        typename O::U x0, x1, x2, x3, y0, y1, y2, y3;
+        philox.pair(j, x0, x1, x2, x3, y0, y1, y2, y3);
+        emit(x0, x1, x2, x3, b);
+        emit(y0, y1, y2, y3, b + 1);
+    }
+    if (b < count) {
+        typename O::U x0, x1, x2, x3;
+        philox(j, x0, x1, x2, x3);
+        emit(x0, x1, x2, x3, b);
+    }
+}
+
 // Range driver: elements first .. first + n - 1, any start (mid-block too) and any length.
 template <class O, template <class> class Tr>
 void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
@@ -623,34 +641,25 @@ void fill_range(const FillParams& p, uint64_t first, uint64_t n, void* out_v) {
     alignas(64) T tmp[kBatch];
 
     // Batches start at multiples of O::L blocks: a batch is the unit of work, not a boundary
-    // in the stream, so this only affects speed.
+    // in the stream, so this only affects speed. A batch started mid-block or cut short goes
+    // through tmp: the head (first not a block's first element) and the tail.
     uint64_t j = p.block_base + first / X::kEPB;
-    uint64_t skip = first % X::kEPB;
-    if (skip == 0) {  // whole pairs of batches first (two Philox chains in flight)
-        for (; n >= 2 * kBatch; n -= 2 * kBatch, j += 2 * O::L, out += 2 * kBatch) {
-            typename O::U x0, x1, x2, x3, y0, y1, y2, y3;
-            philox.pair(j, x0, x1, x2, x3, y0, y1, y2, y3);
-            tr(x0, x1, x2, x3, out);
-            tr(y0, y1, y2, y3, out + kBatch);
-        }
-    }
-    while (n > 0) {
+    auto partial = [&](uint64_t skip, uint64_t take) {
         typename O::U x0, x1, x2, x3;
         philox(j, x0, x1, x2, x3);
         j += O::L;
-        if (skip == 0 && n >= kBatch) {
-            tr(x0, x1, x2, x3, out);
-            out += kBatch;
-            n -= kBatch;
-            continue;
-        }
         tr(x0, x1, x2, x3, tmp);
-        const uint64_t take = (kBatch - skip < n) ? kBatch - skip : n;
         std::memcpy(out, tmp + skip, take * sizeof(T));
         out += take;
         n -= take;
-        skip = 0;
-    }
+    };
+    if (const uint64_t skip = first % X::kEPB; skip != 0 && n > 0) partial(skip, kBatch - skip < n ? kBatch - skip : n);
+    const uint64_t whole = n / kBatch;
+    whole_batches(philox, j, whole, [&](auto x0, auto x1, auto x2, auto x3, uint64_t b) { tr(x0, x1, x2, x3, out + b * kBatch); });
+    j += whole * O::L;
+    out += whole * kBatch;
+    n -= whole * kBatch;
+    if (n > 0) partial(0, n);
 }
 
 // float16 / bfloat16: the float32 transform into a small buffer, then rounded to nearest-even
@@ -816,25 +825,15 @@ void fill_range_where(const FillParams& p, uint64_t first, uint64_t n, void* out
             fill_range<O, Tr>(p, first + o, len, out + o);
             for (uint64_t z = mask_bits(words, stride, flip, o, len); z; z &= z - 1) out[o + uint64_t(__builtin_ctzll(z))] = T(0);
         };
-        const uint64_t head = (X::kEPB - first % X::kEPB) % X::kEPB < n ? (X::kEPB - first % X::kEPB) % X::kEPB : n;
-        const uint64_t end = head + (n - head) / kBatch * kBatch;
+        const uint64_t to_block = (X::kEPB - first % X::kEPB) % X::kEPB;
+        const uint64_t head = to_block < n ? to_block : n, whole = (n - head) / kBatch;
         edge(0, head);
         const X tr(p);
-        const Philox<O> philox(p.key);
-        uint64_t j = p.block_base + (first + head) / X::kEPB, o = head;
-        for (; end - o >= 2 * kBatch; o += 2 * kBatch, j += 2 * O::L) {
-            typename O::U x0, x1, x2, x3, y0, y1, y2, y3;
-            philox.pair(j, x0, x1, x2, x3, y0, y1, y2, y3);
+        whole_batches(Philox<O>(p.key), p.block_base + (first + head) / X::kEPB, whole, [&](auto x0, auto x1, auto x2, auto x3, uint64_t b) {
+            const uint64_t o = head + b * kBatch;
             tr(x0, x1, x2, x3, out + o, mask_bits(words, stride, flip, o, 64));
-            tr(y0, y1, y2, y3, out + o + kBatch, mask_bits(words, stride, flip, o + kBatch, 64));
-        }
-        if (o < end) {
-            typename O::U x0, x1, x2, x3;
-            philox(j, x0, x1, x2, x3);
-            tr(x0, x1, x2, x3, out + o, mask_bits(words, stride, flip, o, 64));
-            o += kBatch;
-        }
-        edge(o, n - o);
+        });
+        edge(head + whole * kBatch, n - head - whole * kBatch);
     }
 }
 
