@@ -63,42 +63,67 @@ def test_omp_num_threads_gives_the_same_bits(threads):
     assert digest == local_digest()
 
 
-def test_fill_in_a_forked_child_does_not_hang():
+@pytest.mark.parametrize("backend", ["pool", "openmp"])
+def test_fill_in_a_forked_child_does_not_hang(backend):
     code = """
     import os, sys, numpy as np, weightfill as wf
     from weightfill import _engine
     wf.set_num_threads(2)
-    parent = wf.normal(1 << 22, seed=1)   # starts the OpenMP pool in the parent
+    parent = wf.normal(1 << 22, seed=1)   # starts the parent's workers
     pid = os.fork()
     if pid == 0:
         child = wf.normal(1 << 22, seed=1)
-        ok = np.array_equal(child, parent) and _engine.thread_backend() == "threads"
+        ok = np.array_equal(child, parent) and _engine.thread_backend() == "pool"
         os._exit(0 if ok else 3)
     _, status = os.waitpid(pid, 0)
-    again = wf.normal(1 << 22, seed=1)    # the parent's pool still works
+    again = wf.normal(1 << 22, seed=1)    # the parent's workers still work
     print(os.waitstatus_to_exitcode(status), np.array_equal(again, parent),
           _engine.thread_backend())
     """
-    res = run_py(code, timeout=60)
+    res = run_py(code, env={"WEIGHTFILL_THREADING": backend}, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["0", "True", "openmp"]
+    assert res.stdout.split() == ["0", "True", backend]
 
 
-def test_multiprocessing_fork_pool():
+@pytest.mark.parametrize("backend", ["pool", "openmp"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threading_backends_give_the_same_bits(backend, threads):
+    res = run_py(DIGEST + "from weightfill import _engine; print(_engine.thread_backend())",
+                 env={"WEIGHTFILL_THREADING": backend, "OMP_NUM_THREADS": str(threads)})
+    assert res.returncode == 0, res.stderr
+    _, got_threads, digest, got_backend = res.stdout.split()
+    assert (int(got_threads), got_backend) == (threads, backend)
+    assert digest == local_digest()
+
+
+def test_pool_takes_workers_and_hands_back_their_errors():
+    # The in-process test (test_invariance) covers the default backend; this one the pool.
     code = """
-    import multiprocessing as mp, numpy as np, weightfill as wf
+    import numpy as np, weightfill as wf
+    from weightfill import _core, _engine
     wf.set_num_threads(2)
-    wf.normal(1 << 20, seed=0)
-    def work(i):
-        return float(wf.normal(1 << 20, seed=i).sum())
-    if __name__ == "__main__":
-        with mp.get_context("fork").Pool(2) as pool:
-            got = pool.map(work, range(4))
-        print(got == [work(i) for i in range(4)])
+    expect = wf.normal(1 << 20, seed=5)
+    entered = [_core._parallel_probe(2, -1), _core._parallel_probe(1, -1)]
+    errors = []
+    for thrower in (0, 1, 0, 1):
+        try:
+            _core._parallel_probe(2, thrower)
+        except RuntimeError as e:
+            errors.append(str(e))
+    print(_engine.thread_backend(), entered, errors,
+          np.array_equal(wf.normal(1 << 20, seed=5), expect))
     """
-    res = run_py(code, timeout=120)
+    res = run_py(code, env={"WEIGHTFILL_THREADING": "pool"})
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "True"
+    assert res.stdout.strip() == (
+        "pool [2, 1] ['runner 0', 'runner 1', 'runner 0', 'runner 1'] True")
+
+
+def test_weightfill_threading_rejects_bad_values():
+    res = run_py("import weightfill as wf; wf.normal(4, seed=1)",
+                 env={"WEIGHTFILL_THREADING": "tbb"})
+    assert res.returncode != 0
+    assert "WEIGHTFILL_THREADING" in res.stderr and "ValueError" in res.stderr
 
 
 def test_ctrl_c_interrupts_a_long_fill_quickly():

@@ -21,6 +21,7 @@ import keras  # noqa: E402
 import torch  # noqa: E402
 import weightfill as wf  # noqa: E402
 from jax._src.nn.initializers import _compute_fans as jax_fans  # noqa: E402
+from weightfill import _core  # noqa: E402
 from weightfill.schemes import (  # noqa: E402
     TRUNCATED_NORMAL_STD,
     constant,
@@ -587,6 +588,48 @@ def test_constant_values():
     with pytest.raises(TypeError, match="value"):
         constant(3, True)
     assert constant(3, 7).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float16, BF16, np.float32, np.float64],
+                         ids=["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_constant_fill_is_exact_at_every_size_and_offset(dtype, threads):
+    # The threaded fill writes 8-byte words in 1 MiB chunks: sizes just off those boundaries,
+    # views that start off an 8-byte boundary, and values whose bytes differ (not memset-able)
+    # must all come out as numpy's own full(). The guard elements around the view stay intact.
+    itemsize = np.dtype(dtype).itemsize
+    chunk = (1 << 20) // itemsize
+    wf.set_num_threads(threads)
+    try:
+        for n in (1, 3, 7, 9, 1000, chunk - 1, chunk + 1, 3 * chunk + 5):
+            for skip in range(0, 8 // itemsize + 1):
+                for value in (-1.7, 0.0, -0.0, 3.0e-5):
+                    backing = np.full(n + skip + 1, 9.0, dtype)
+                    view = backing[skip:skip + n]
+                    assert constant(None, value, out=view) is view
+                    assert_same_bits(view, np.full(n, value, dtype))
+                    assert_same_bits(backing[:skip], np.full(skip, 9.0, dtype))
+                    assert_same_bits(backing[skip + n:], np.full(1, 9.0, dtype))
+    finally:
+        wf.set_num_threads(2)
+
+
+def test_constant_keeps_nan_and_signed_zero_bits():
+    assert np.signbit(constant(4, -0.0)).all()
+    assert np.signbit(zeros(4)).sum() == 0
+    nan = np.float32(np.nan)
+    assert_same_bits(constant(5, float("nan")), np.full(5, nan))
+
+
+def test_pattern_fill_rejects_what_it_cannot_write():
+    with pytest.raises(ValueError, match="read-only"):
+        ro = np.zeros(4, np.uint32)
+        ro.flags.writeable = False
+        _core.fill_pattern(ro, 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.fill_pattern(np.zeros((4, 4), np.uint32)[:, ::2], 1)
+    with pytest.raises(ValueError, match="itemsize"):
+        _core.fill_pattern(np.zeros(4, "V3"), 1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,6 +37,19 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
     return py::array(dtype, shape, p, owner);
 }
 
+// The buffer of `out`, which must be writable and C-contiguous.
+py::buffer_info writable_c_contiguous(const py::buffer& out) {
+    py::buffer_info info = out.request(/*writable=*/true);
+    if (info.readonly) throw std::invalid_argument("out: read-only buffer");
+    py::ssize_t expect = info.itemsize;
+    for (size_t d = info.ndim; d-- > 0;) {
+        if (info.shape[d] > 1 && info.strides[d] != expect)
+            throw std::invalid_argument("out: not C-contiguous");
+        expect *= info.shape[d];
+    }
+    return info;
+}
+
 void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
                  uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start, std::vector<uint64_t> len,
                  const py::buffer& out, const std::vector<double>& extra) {
@@ -50,16 +63,9 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
             throw std::invalid_argument("region: outside the shape");
         count *= len[d];
     }
-    py::buffer_info info = out.request(/*writable=*/true);
-    if (info.readonly) throw std::invalid_argument("out: read-only buffer");
+    py::buffer_info info = writable_c_contiguous(out);
     if (size_t(info.itemsize) != dtype_size(t)) throw std::invalid_argument("out: wrong item size");
     if (uint64_t(info.size) != count) throw std::invalid_argument("out: wrong number of elements");
-    py::ssize_t expect = info.itemsize;
-    for (size_t d = info.ndim; d-- > 0;) {
-        if (info.shape[d] > 1 && info.strides[d] != expect)
-            throw std::invalid_argument("out: not C-contiguous");
-        expect *= info.shape[d];
-    }
 
     FillParams p{StreamKey::make(seed, stream), a, b, block_base};
     if (extra.size() > std::size(p.extra)) throw std::invalid_argument("extra: too many constants");
@@ -73,6 +79,21 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
         finished = fill(dist, t, p, region, info.ptr, [] {
             py::gil_scoped_acquire gil;
             return PyErr_CheckSignals() != 0;  // runs Python signal handlers (Ctrl-C)
+        });
+    }
+    if (!finished) throw py::error_already_set();
+}
+
+// Every element of `out` (item size 1, 2, 4 or 8) set to the element whose bytes are the low
+// bytes of `bits`, little-endian.
+void fill_pattern_buffer(const py::buffer& out, uint64_t bits) {
+    py::buffer_info info = writable_c_contiguous(out);
+    bool finished;
+    {
+        py::gil_scoped_release nogil;  // touches only out's buffer, which `out` keeps alive
+        finished = fill_pattern(info.ptr, uint64_t(info.size), size_t(info.itemsize), bits, [] {
+            py::gil_scoped_acquire gil;
+            return PyErr_CheckSignals() != 0;
         });
     }
     if (!finished) throw py::error_already_set();
@@ -114,6 +135,7 @@ void register_fill(py::module_& m) {
           py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("axis"), py::arg("sampled"),
           py::arg("sampled_are_zero"), py::arg("r0"), py::arg("nr"), py::arg("c0"), py::arg("nc"),
           py::arg("out"), py::arg("method") = 0);
+    m.def("fill_pattern", &fill_pattern_buffer, py::arg("out"), py::arg("bits"));
     m.def("_rank_ties", &rank_ties, py::arg("tie_keys"), py::arg("need"));
     m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),

@@ -24,13 +24,21 @@ bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, voi
 
 inline constexpr std::chrono::milliseconds kPollInterval{20};
 
-// Runs `body` on `nthreads` threads (OpenMP, or std::thread in a forked child) and waits.
+// Writes `count` copies of the element whose `itemsize` (1, 2, 4 or 8) bytes are the low bytes
+// of `bits`, little-endian, to `out`, over the library's threads: the plain memory fill behind
+// zeros/constant. Interrupts as fill() does.
+bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
+                  const std::function<bool()>& interrupted);
+
+// Runs `body` on the calling thread and on up to nthreads - 1 more, and waits for them. With
+// the pool, workers that wake after the caller's share is done do not run it: `body` must
+// give the same result with any number of runners from 1 to nthreads.
 void run_parallel(int nthreads, const std::function<void()>& body);
 
 void set_num_threads(int n);
 int get_num_threads();
-// "openmp", or "threads" when built without OpenMP or running in a child forked after the
-// OpenMP pool started (GNU libgomp's pool does not survive fork()).
+// "openmp" (the default when built with OpenMP) or "pool" (WEIGHTFILL_THREADING=pool, builds
+// without OpenMP, and processes forked after the first fill).
 const char* thread_backend();
 
 }  // namespace weightfill

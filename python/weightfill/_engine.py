@@ -55,6 +55,13 @@ def fill(
                list(shape), list(start), list(length), out, list(extra))
 
 
+def fill_constant(out: np.ndarray, value: np.ndarray) -> None:
+    """Sets every element of the C-contiguous ``out`` to the 0-d array ``value`` of ``out``'s
+    dtype, bit for bit, over the library's threads (a plain memory fill)."""
+    uint = np.dtype(f"u{out.dtype.itemsize}")
+    _core.fill_pattern(out.view(uint), int(value.view(uint)))
+
+
 def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int, ...],
            axis: int, sampled: int, sampled_are_zero: bool, start: tuple[int, ...],
            length: tuple[int, ...], out: np.ndarray, method: str = "floyd") -> None:

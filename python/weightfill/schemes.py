@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _haar
+from . import _engine, _haar
 from ._args import (
     RegionLike,
     ShapeLike,
@@ -119,7 +119,7 @@ class _Target:
         self.shape = _full_shape(shape, out, region)
         self.start, self.length = normalize_region(region, self.shape)
         if out is None:
-            self.out = np.empty(self.length, self.dtype)
+            self.out = _engine.empty(self.length, self.dtype)
             self.result: np.ndarray = self.out
         else:
             self.out = check_out(out, self.dtype, self.length)
@@ -289,7 +289,7 @@ def constant(
         rounded = np.asarray(v, tgt.dtype)
     if math.isfinite(v) and not np.isfinite(rounded.astype(np.float64)):
         raise ValueError(f"value={v} overflows {tgt.dtype}")
-    tgt.out[...] = rounded
+    _engine.fill_constant(tgt.out, rounded)
     return tgt.result
 
 
