@@ -44,6 +44,8 @@ def test_quick_json_schema(capsys):
         assert w["gbps"] == pytest.approx(case["bytes"] / w["seconds"] / 1e9)
         assert w["fraction_of_memfill"] == pytest.approx(
             case["memfill"]["seconds"] / w["seconds"])
+        assert (w["statistic"], case["memfill"]["statistic"]) == ("median", "min")
+        assert case["memfill"]["seconds"] == min(case["memfill"]["times"])
         assert [p["peer"] for p in case["peers"]] == ["numpy-pcg64", "numpy-philox"]
         for p in case["peers"]:
             assert p["speedup"] == pytest.approx(p["seconds"] / w["seconds"])
@@ -90,6 +92,23 @@ def test_mkl_random_peer(capsys, monkeypatch):
             (p,) = case["peers"]
             assert p["peer"] == "mkl_random" and "cast" in p["call"]
     assert r["machine"]["versions"]["mkl_random"] == "0.0-fake"
+
+
+def test_real_mkl_random_peer_writes_its_draws():
+    """The same checks against the real mkl_random (the `peers` extra; not in `test`, as MKL
+    is about 1.1 GB): its calls run and fill the buffer with the row's distribution."""
+    mkl_random = pytest.importorskip("mkl_random")
+    for op in bench.make_ops(("uniform", "normal", "kaiming_normal"), 1 << 16, (256, 256),
+                             np.dtype(np.float32)):
+        buf = bench._buffer(op.shape, op.dtype)
+        (c,) = [c for c in bench._contenders(op, buf, {"mkl_random": mkl_random})[0]
+                if c.who == "mkl_random"]
+        c.fn()
+        x = buf.astype(np.float64)
+        sd = op.scale / 12 ** 0.5 if op.kind == "uniform" else op.scale
+        assert x.std() == pytest.approx(sd, rel=0.05), op.key
+        assert x.mean() == pytest.approx(op.shift + (op.scale / 2 if op.kind == "uniform" else 0),
+                                         abs=0.05 * op.scale)
 
 
 def test_torch_and_jax_peers(capsys):
