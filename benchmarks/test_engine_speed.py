@@ -35,6 +35,25 @@ def test_uniform_torch(run, out, torch):
     run(lambda: t.uniform_(), N)
 
 
+# constant (the plain memory fill every other group is bounded by) -----------------------------
+
+
+@pytest.mark.benchmark(group="constant")
+def test_constant_weightfill(run, out):
+    run(lambda: wf.constant(None, 0.5, out=out), N)
+
+
+@pytest.mark.benchmark(group="constant")
+def test_constant_numpy(run, out):
+    run(lambda: out.fill(0.5), N)
+
+
+@pytest.mark.benchmark(group="constant")
+def test_constant_torch(run, out, torch):
+    t = torch.from_numpy(out)
+    run(lambda: t.fill_(0.5), N)
+
+
 # normal ----------------------------------------------------------------------------------------
 
 
