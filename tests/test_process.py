@@ -67,13 +67,15 @@ def test_omp_num_threads_gives_the_same_bits(threads):
 def test_fill_in_a_forked_child_does_not_hang(backend):
     code = """
     import os, sys, numpy as np, weightfill as wf
-    from weightfill import _engine
+    from weightfill import _core, _engine
     wf.set_num_threads(2)
     parent = wf.normal(1 << 22, seed=1)   # starts the parent's workers
     pid = os.fork()
     if pid == 0:
         child = wf.normal(1 << 22, seed=1)
-        ok = np.array_equal(child, parent) and _engine.thread_backend() == "pool"
+        # the child's own pool has a worker (a reused copy of the parent's would have none)
+        ok = (np.array_equal(child, parent) and _engine.thread_backend() == "pool"
+              and _core._parallel_probe(2, -1) == 2)
         os._exit(0 if ok else 3)
     _, status = os.waitpid(pid, 0)
     again = wf.normal(1 << 22, seed=1)    # the parent's workers still work
@@ -83,6 +85,24 @@ def test_fill_in_a_forked_child_does_not_hang(backend):
     res = run_py(code, env={"WEIGHTFILL_THREADING": backend}, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["0", "True", backend]
+
+
+@pytest.mark.parametrize("backend", ["pool", "openmp"])
+def test_multiprocessing_fork_pool(backend):
+    code = """
+    import multiprocessing as mp, numpy as np, weightfill as wf
+    wf.set_num_threads(2)
+    wf.normal(1 << 20, seed=0)
+    def work(i):
+        return float(wf.normal(1 << 20, seed=i).sum())
+    if __name__ == "__main__":
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(work, range(4))
+        print(got == [work(i) for i in range(4)])
+    """
+    res = run_py(code, env={"WEIGHTFILL_THREADING": backend}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "True"
 
 
 @pytest.mark.parametrize("backend", ["pool", "openmp"])

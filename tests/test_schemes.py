@@ -599,19 +599,16 @@ def test_constant_fill_is_exact_at_every_size_and_offset(dtype, threads):
     # must all come out as numpy's own full(). The guard elements around the view stay intact.
     itemsize = np.dtype(dtype).itemsize
     chunk = (1 << 20) // itemsize
-    wf.set_num_threads(threads)
-    try:
-        for n in (1, 3, 7, 9, 1000, chunk - 1, chunk + 1, 3 * chunk + 5):
-            for skip in range(0, 8 // itemsize + 1):
-                for value in (-1.7, 0.0, -0.0, 3.0e-5):
-                    backing = np.full(n + skip + 1, 9.0, dtype)
-                    view = backing[skip:skip + n]
-                    assert constant(None, value, out=view) is view
-                    assert_same_bits(view, np.full(n, value, dtype))
-                    assert_same_bits(backing[:skip], np.full(skip, 9.0, dtype))
-                    assert_same_bits(backing[skip + n:], np.full(1, 9.0, dtype))
-    finally:
-        wf.set_num_threads(2)
+    wf.set_num_threads(threads)  # restored by conftest's autouse fixture
+    for n in (1, 3, 7, 9, 1000, chunk - 1, chunk + 1, 3 * chunk + 5):
+        for skip in range(0, 8 // itemsize + 1):
+            for value in (-1.7, 0.0, -0.0, 3.0e-5):
+                backing = np.full(n + skip + 1, 9.0, dtype)
+                view = backing[skip:skip + n]
+                assert constant(None, value, out=view) is view
+                assert_same_bits(view, np.full(n, value, dtype))
+                assert_same_bits(backing[:skip], np.full(skip, 9.0, dtype))
+                assert_same_bits(backing[skip + n:], np.full(1, 9.0, dtype))
 
 
 def test_constant_keeps_nan_and_signed_zero_bits():

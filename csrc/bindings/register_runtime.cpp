@@ -12,21 +12,40 @@
 namespace weightfill::bindings {
 namespace {
 
-// For tests of run_parallel's error path: the first runner waits (up to 2 s) for a second one,
-// runner `thrower` (0 or 1) throws. Returns how many runners entered when nothing threw.
+// For tests of run_parallel: the first runner waits (up to 2 s) for a second one; the others
+// stay inside for 50 ms, longer than the first; runner `thrower` (0 or 1, -1: none) throws on
+// its way out. Raises if run_parallel returned (or threw) while a runner was still inside;
+// otherwise returns how many runners entered.
 int parallel_probe(int nthreads, int thrower) {
-    std::atomic<int> entered{0};
+    std::atomic<int> entered{0}, inside{0};
+    struct Leave {
+        std::atomic<int>& inside;
+        ~Leave() { inside.fetch_sub(1); }
+    };
+    auto check = [&] {
+        if (inside.load() != 0) throw std::logic_error("run_parallel returned with a runner inside");
+    };
     {
-        py::gil_scoped_release nogil;  // the runners touch only `entered`
-        run_parallel(nthreads, [&] {
-            const int me = entered.fetch_add(1);
-            if (me == 0) {
-                const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-                while (entered.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));  // runner 1 is still inside
-            }
-            if (me == thrower) throw std::runtime_error("runner " + std::to_string(me));
-        });
+        py::gil_scoped_release nogil;  // the runners touch only the counters
+        try {
+            run_parallel(nthreads, [&] {
+                inside.fetch_add(1);
+                const Leave leave{inside};
+                const int me = entered.fetch_add(1);
+                if (me == 0) {
+                    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+                    while (entered.load() < 2 && std::chrono::steady_clock::now() < until)
+                        std::this_thread::yield();
+                } else {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+                if (me == thrower) throw std::runtime_error("runner " + std::to_string(me));
+            });
+        } catch (const std::runtime_error&) {
+            check();
+            throw;
+        }
+        check();
     }
     return entered.load();
 }

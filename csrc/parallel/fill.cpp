@@ -12,6 +12,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -54,8 +55,9 @@ int default_threads() {
 // woken by then does not join: `body` must tolerate any number of runners from 1 to nt, as
 // every chunk loop here does (threads take work from a shared counter). This is what OpenMP's
 // barrier cannot do, and what matters on a virtual machine whose idle vCPU can take 2-8 ms to
-// run again: a 2**20-value fill 0.2 s after the last took 7.6 ms with GNU OpenMP (the caller
-// waited for the late thread at the barrier) and 0.5 ms with the pool; hot, 0.14 and 0.16 ms.
+// run again: a 2**20-value fill 0.2 s after the last took 7.6-7.9 ms with GNU OpenMP (the
+// caller waited for the late thread at the barrier) and 0.5 ms with the pool; hot, 0.14 ms
+// with either. Calls from several threads at once: one gets the workers, the others run alone.
 //
 // `state_` packs the open slots (high half) and the workers inside `body` (low half), so that
 // joining (open - 1, active + 1) and closing (open = 0) are single atomic steps: a worker that
@@ -63,27 +65,41 @@ int default_threads() {
 class Pool {
   public:
     void run(int nt, const std::function<void()>& body) {
-        std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-        if (!busy) {  // another caller, or a body running on this pool, holds the workers
+        // A call from inside a pool call (a worker, or the caller's body: a Python signal
+        // handler run by the interrupt poll may start a fill) runs alone; so does a call made
+        // while another thread's call holds the workers.
+        if (t_in_pool) {
             body();
             return;
         }
+        std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+        if (!busy) {
+            body();
+            return;
+        }
+        int offered;
         {
             std::lock_guard<std::mutex> lk(m_);
-            while (workers_ < nt - 1) {
-                std::thread(&Pool::work, this).detach();  // lives until the process exits
-                ++workers_;
+            try {
+                while (workers_ < nt - 1) {
+                    std::thread(&Pool::work, this).detach();  // lives until the process exits
+                    ++workers_;
+                }
+            } catch (const std::system_error&) {  // no more threads: run with those there are
             }
+            offered = std::min(nt - 1, workers_);
             body_.store(&body, std::memory_order_relaxed);
-            state_.fetch_add(uint64_t(nt - 1) << 32, std::memory_order_release);
+            state_.fetch_add(uint64_t(offered) << 32, std::memory_order_release);
         }
-        cv_.notify_all();
+        if (offered > 0) cv_.notify_all();
         std::exception_ptr error;
+        t_in_pool = true;
         try {
             body();
         } catch (...) {
             error = std::current_exception();
         }
+        t_in_pool = false;
         state_.fetch_and(kActive, std::memory_order_acq_rel);  // close: no new joiners
         // The joined workers are inside `body` and about to leave: wait without sleeping (no
         // futex wake-up on the way out) and without `pause` loops, which a hypervisor may
@@ -109,6 +125,7 @@ class Pool {
     }
 
     void work() {
+        t_in_pool = true;
         for (;;) {
             // After a call, stay awake for kStayAwake, yielding the CPU to anything else that
             // wants it: on a virtual machine a vCPU that goes idle for more than a few ms takes
@@ -135,6 +152,8 @@ class Pool {
         }
     }
 
+    static thread_local bool t_in_pool;
+
     std::mutex busy_, m_;
     std::condition_variable cv_;
     std::atomic<const std::function<void()>*> body_{nullptr};
@@ -143,13 +162,14 @@ class Pool {
     int workers_ = 0;
 };
 
+thread_local bool Pool::t_in_pool = false;
+
 Pool& pool() {
     Pool* p = g_pool.load(std::memory_order_acquire);
-    if (!p) {
-        static std::mutex create;
-        std::lock_guard<std::mutex> lk(create);
-        p = g_pool.load(std::memory_order_acquire);
-        if (!p) g_pool.store(p = new Pool, std::memory_order_release);
+    if (!p) {  // no lock, so a child forked mid-creation cannot inherit a held one
+        Pool* fresh = new Pool;
+        if (g_pool.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) return *fresh;
+        delete fresh;  // another thread's pool won (it has started no workers yet)
     }
     return *p;
 }
@@ -258,7 +278,12 @@ bool for_chunks(uint64_t chunks, const std::function<bool()>& interrupted, const
         const bool polls = interrupted && std::this_thread::get_id() == caller;
         for (uint64_t c; !stop.load(std::memory_order_relaxed) &&
                          (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-            work(c);
+            try {
+                work(c);
+            } catch (...) {
+                stop.store(true);  // the other runners stop taking chunks
+                throw;
+            }
             if (polls && std::chrono::steady_clock::now() - last_poll > kPollInterval) {
                 last_poll = std::chrono::steady_clock::now();
                 if (interrupted()) stop.store(true);

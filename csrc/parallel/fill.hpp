@@ -38,7 +38,7 @@ void run_parallel(int nthreads, const std::function<void()>& body);
 void set_num_threads(int n);
 int get_num_threads();
 // "openmp" (the default when built with OpenMP) or "pool" (WEIGHTFILL_THREADING=pool, builds
-// without OpenMP, and processes forked after the first fill).
+// without OpenMP, and forked children).
 const char* thread_backend();
 
 }  // namespace weightfill
