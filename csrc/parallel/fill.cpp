@@ -212,15 +212,17 @@ void run_threads(int nt, const Fn& body) {
         // An exception must not leave a parallel region (std::terminate): the first one is
         // kept and rethrown on the calling thread after the region.
         std::exception_ptr error;
-#pragma omp parallel num_threads(nt)
-        {
+        std::mutex error_mutex;
+        auto guarded = [&] {
             try {
                 body();
             } catch (...) {
-#pragma omp critical(weightfill_error)
+                std::lock_guard<std::mutex> lk(error_mutex);
                 if (!error) error = std::current_exception();
             }
-        }
+        };
+#pragma omp parallel num_threads(nt)
+        guarded();
         if (error) std::rethrow_exception(error);
         return;
     }
@@ -276,18 +278,18 @@ bool for_chunks(uint64_t chunks, const std::function<bool()>& interrupted, const
     auto last_poll = std::chrono::steady_clock::now();
     run_threads(nt, [&] {
         const bool polls = interrupted && std::this_thread::get_id() == caller;
-        for (uint64_t c; !stop.load(std::memory_order_relaxed) &&
-                         (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-            try {
+        try {
+            for (uint64_t c; !stop.load(std::memory_order_relaxed) &&
+                             (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
                 work(c);
-            } catch (...) {
-                stop.store(true);  // the other runners stop taking chunks
-                throw;
+                if (polls && std::chrono::steady_clock::now() - last_poll > kPollInterval) {
+                    last_poll = std::chrono::steady_clock::now();
+                    if (interrupted()) stop.store(true);
+                }
             }
-            if (polls && std::chrono::steady_clock::now() - last_poll > kPollInterval) {
-                last_poll = std::chrono::steady_clock::now();
-                if (interrupted()) stop.store(true);
-            }
+        } catch (...) {
+            stop.store(true);  // the other runners stop taking chunks
+            throw;
         }
     });
     return !stop.load();
