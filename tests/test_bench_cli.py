@@ -45,6 +45,7 @@ def test_quick_json_schema(capsys):
         assert w["fraction_of_memfill"] == pytest.approx(
             case["memfill"]["seconds"] / w["seconds"])
         assert (w["statistic"], case["memfill"]["statistic"]) == ("median", "min")
+        assert (w["untimed_before"], case["memfill"]["untimed_before"]) == (1, 2)  # tiny calls
         assert case["memfill"]["seconds"] == min(case["memfill"]["times"])
         assert [p["peer"] for p in case["peers"]] == ["numpy-pcg64", "numpy-philox"]
         for p in case["peers"]:
@@ -318,6 +319,16 @@ def test_interleaved_rounds_and_budget():
     assert log[:2] == ["a", "b"]  # warm-ups
     assert len(fast.times) == 5 and len(slow.times) == 2  # slow: 5 * 0.02 s > 0.05 s budget
     assert log[2:6] == ["a", "b", "a", "b"]  # interleaved while both run
+
+
+def test_short_calls_are_timed_right_after_an_untimed_one():
+    log = []
+    fast = bench.Contender("a", "a", lambda: log.append("a"))
+    slow = bench.Contender("b", "b", lambda: (log.append("b"), __import__("time").sleep(0.03)))
+    bench.time_interleaved([fast, slow], 2, hot_below=0.02)
+    assert (fast.hot, slow.hot) == (1, 0)
+    assert log == ["a", "b", "a", "a", "b", "a", "a", "b"]  # warm-ups, then a's extra call
+    assert len(fast.times) == len(slow.times) == 2
 
 
 def test_python_dash_m(tmp_path):

@@ -21,7 +21,10 @@ has no in-place form: its calls are jitted and allocate their result (``block_un
 mkl_random returns float64 arrays, which are cast into the buffer. One warm-up call each, then
 rounds in which every contender runs once, in turn (interleaved, so drift and other load on
 the machine hit all of them alike), each call after a 10 ms pause that lets the previous
-contender's spinning thread pool go to sleep; each contender's median. A contender whose
+contender's spinning thread pool go to sleep; each contender's median. In the table, a
+contender whose call takes under 50 ms is timed right after one untimed call of its own (its
+threads awake: a thread woken after an idle pause can take milliseconds on a virtual
+machine, which would dominate such calls); the same rule for all. A contender whose
 warm-up shows it would need more than a few seconds in all gets fewer rounds (never fewer than
 3 in the table), and the output says so. The CPU time other processes used meanwhile (from
 /proc/stat) is reported with every result, and rows measured on a busy machine are flagged.
@@ -82,6 +85,12 @@ TABLE_BUDGET_S = 4.0  # seconds of timed calls per contender and case before rou
 # Pause before each timed call: thread pools (weightfill's and torch's OpenMP, JAX's, BLAS's)
 # spin for a while after a call, and would otherwise slow the next contender down.
 TABLE_SETTLE_S = 0.01
+# Table contenders whose call takes less than this are timed right after one untimed call:
+# after the pause a parallel call can wait milliseconds for a sleeping thread on a virtual
+# machine (GNU OpenMP's threads stop spinning after about 10-20 ms), which would dominate
+# calls this short and measure the hypervisor rather than the fill. Applied to every
+# contender alike; slower calls are timed cold, the wake-up being a few % of them.
+TABLE_HOT_BELOW_S = 0.05
 BUSY_CORES = 0.1  # other processes' average use above which a row is flagged as noisy
 TARGETS_BUDGET_S = 12.0
 
@@ -122,14 +131,15 @@ def _rounds_for(warmup: float, repeats: int, budget: Optional[float], floor: int
 
 def time_interleaved(contenders: Sequence[Contender], repeats: int, *,
                      budget: Optional[float] = None, floor: int = 3, settle: float = 0.0,
-                     tick: Callable[[], None] = lambda: None) -> None:
+                     hot_below: float = 0.0, tick: Callable[[], None] = lambda: None) -> None:
     """Fills each contender's ``times``: one warm-up call each (page faults, thread pools, JIT),
     then rounds in which each contender runs once, in the given order.
 
     A contender whose warm-up times ``repeats`` exceeds ``budget`` seconds runs
     ``max(floor, budget // warm-up)`` rounds instead (never more than ``repeats``). ``settle``
     seconds of sleep precede each call, for contenders whose BLAS threads spin after a call;
-    a contender's ``hot`` untimed calls come after the sleep, right before its timed call.
+    a contender's ``hot`` untimed calls come after the sleep, right before its timed call, and
+    a contender whose warm-up took less than ``hot_below`` seconds gets at least one.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -141,6 +151,9 @@ def time_interleaved(contenders: Sequence[Contender], repeats: int, *,
             c.warmup = time.perf_counter() - t0
             c.times = []
             tick()
+        for c in contenders:
+            if c.warmup < hot_below:
+                c.hot = max(c.hot, 1)
         rounds = [_rounds_for(c.warmup, repeats, budget, floor) for c in contenders]
         for r in range(max(rounds, default=0)):
             for c, k in zip(contenders, rounds):
@@ -497,9 +510,9 @@ def _contenders(op: Op, buf: np.ndarray,
             out.append(Contender(key, call, fn, "allocates its result"))
     # The ceiling is timed with its threads awake (after an idle pause a parallel call may
     # wait for a sleeping thread, ms on a virtual machine: no property of the memory), and is
-    # the fastest of its calls (on a shared host the memory's rate moves between calls).
-    # weightfill itself is timed as the peers are, so its fraction of the ceiling is a lower
-    # bound. The fill runs in 1 MiB chunks, at most one thread per chunk.
+    # the fastest of its calls (on a shared host the memory's rate moves between calls), so
+    # weightfill's fraction of it (a median) is a lower bound. The fill runs in 1 MiB chunks,
+    # at most one thread per chunk.
     threads = min(_engine.get_num_threads(), max(1, -(-buf.nbytes // _MiB)))
     out.append(Contender("memfill", f"constant(out=), {threads} thread{'s' * (threads > 1)}",
                          _memfill_fn(buf), hot=2, fastest=True))
@@ -512,6 +525,7 @@ def _measure(c: Contender, values: int, itemsize: int) -> dict[str, Any]:
         "call": c.call,
         "seconds": t,
         "statistic": "min" if c.fastest else "median",
+        "untimed_before": c.hot,
         "times": c.times,
         "warmup_seconds": c.warmup,
         "repeats": len(c.times),
@@ -687,7 +701,8 @@ def _table_cases(cfg: Config, peers: dict[str, Any], progress: Progress) -> list
         progress.start(f"[{i + 1}/{len(ops)}] {op.title}", len(contenders) + cfg.repeats)
         monitor = CpuMonitor()
         time_interleaved(contenders, cfg.repeats, budget=TABLE_BUDGET_S, floor=3,
-                         settle=TABLE_SETTLE_S, tick=progress.tick)
+                         settle=TABLE_SETTLE_S, hot_below=TABLE_HOT_BELOW_S,
+                         tick=progress.tick)
         other = monitor.other_cores()
         isz = op.dtype.itemsize
         by = {c.who: c for c in contenders}
@@ -1040,8 +1055,9 @@ def format_table(result: dict[str, Any]) -> str:
         "and numpy (out=), torch (in place on",
         "torch.from_numpy), mkl_random (float64 result cast in); JAX allocates its result "
         "(jitted, block_until_ready).",
-        "memory fill: weightfill.constant into the same buffer, on weightfill's threads, the "
-        "fastest call, each right after two untimed ones. "
+        "calls under 50 ms are timed right after an untimed one (threads awake). memory fill: "
+        "weightfill.constant into the same buffer,",
+        "on weightfill's threads, the fastest call, each right after two untimed ones. "
         f"Elapsed {result['elapsed_s']:.1f} s.",
     ]
     return "\n".join(lines)
