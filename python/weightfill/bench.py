@@ -471,6 +471,10 @@ def _jax_fn(jax: Any, op: Op) -> tuple[str, Callable[[], object]]:
     return "jit(" + call + ")", lambda: jitted(key).block_until_ready()
 
 
+def _threads_text(n: int) -> str:
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
 def _memfill_fn(buf: np.ndarray) -> Callable[[], object]:
     import weightfill as wf
 
@@ -514,7 +518,7 @@ def _contenders(op: Op, buf: np.ndarray,
     # weightfill's fraction of it (a median) is a lower bound. The fill runs in 1 MiB chunks,
     # at most one thread per chunk.
     threads = min(_engine.get_num_threads(), max(1, -(-buf.nbytes // _MiB)))
-    out.append(Contender("memfill", f"constant(out=), {threads} thread{'s' * (threads > 1)}",
+    out.append(Contender("memfill", f"constant(out=), {_threads_text(threads)}",
                          _memfill_fn(buf), hot=2, fastest=True))
     return out, na
 
@@ -1004,7 +1008,7 @@ def _header(result: dict[str, Any]) -> list[str]:
     peers = ", ".join(f"{k} {v[k]}" for k in ("torch", "jax", "mkl_random") if k in v)
     lines = [
         f"weightfill {v['weightfill']} bench: {m['cpu']}, {m['cores']} cores, kernel {m['isa']}, "
-        f"{m['threads']} threads ({m['thread_backend']})",
+        f"{_threads_text(m['threads'])} ({m['thread_backend']})",
         f"numpy {v['numpy']}" + (f", {peers}" if peers else "") + f"; python {v['python']}",
         f"median of {c['repeats']} timed calls after a warm-up, contenders interleaved; "
         f"{_fmt_other(m.get('other_cpu'))}",
@@ -1170,8 +1174,8 @@ def plot_speedups(result: dict[str, Any], path: str) -> None:
                   fontsize=8)
     ax.set_ylabel("weightfill speed-up (peer time / weightfill time)")
     m = result["machine"]
-    ax.set_title(f"weightfill vs peers: {m['cpu']}, {m['threads']} threads, {m['isa']}",
-                 fontsize=10)
+    ax.set_title(f"weightfill vs peers ({result['config']['dtype']}): {m['cpu']}, "
+                 f"{_threads_text(m['threads'])}, {m['isa']}", fontsize=10)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
 
