@@ -45,7 +45,7 @@ def test_quick_json_schema(capsys):
         assert w["fraction_of_memfill"] == pytest.approx(
             case["memfill"]["seconds"] / w["seconds"])
         assert (w["statistic"], case["memfill"]["statistic"]) == ("median", "min")
-        assert (w["untimed_before"], case["memfill"]["untimed_before"]) == (1, 2)  # tiny calls
+        assert (w["untimed_before"], case["memfill"]["untimed_before"]) == (1, 1)  # tiny calls
         assert case["memfill"]["seconds"] == min(case["memfill"]["times"])
         assert [p["peer"] for p in case["peers"]] == ["numpy-pcg64", "numpy-philox"]
         for p in case["peers"]:

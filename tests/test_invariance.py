@@ -124,19 +124,6 @@ def test_concurrent_calls_from_python_threads():
         np.testing.assert_array_equal(g, e)
 
 
-def test_parallel_calls_take_workers_and_hand_back_their_errors():
-    from weightfill import _core
-
-    expect = wf.normal(1 << 20, seed=5)
-    # The probe itself raises if run_parallel returned while a runner was still inside.
-    assert _core._parallel_probe(2, -1) == 2  # a worker joins the calling thread
-    assert _core._parallel_probe(1, -1) == 1
-    for thrower in (0, 1, 0, 1):  # the caller's or a worker's exception, after both have left
-        with pytest.raises(RuntimeError, match=f"runner {thrower}"):
-            _core._parallel_probe(2, thrower)
-    np.testing.assert_array_equal(wf.normal(1 << 20, seed=5), expect)  # the workers still run
-
-
 def test_new_arrays_are_aligned_owned_and_writable():
     for dtype in DTYPES:
         for n in (0, 1, 7, 1 << 16):

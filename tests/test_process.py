@@ -116,8 +116,10 @@ def test_threading_backends_give_the_same_bits(backend, threads):
     assert digest == local_digest()
 
 
-def test_pool_takes_workers_and_hands_back_their_errors():
-    # The in-process test (test_invariance) covers the default backend; this one the pool.
+@pytest.mark.parametrize("backend", ["pool", "openmp"])
+def test_parallel_calls_take_workers_and_hand_back_their_errors(backend):
+    # The probe itself raises if run_parallel returned while a runner was still inside; the
+    # errors are the caller's (runner 0) or a worker's, rethrown after both have left.
     code = """
     import numpy as np, weightfill as wf
     from weightfill import _core, _engine
@@ -133,10 +135,10 @@ def test_pool_takes_workers_and_hands_back_their_errors():
     print(_engine.thread_backend(), entered, errors,
           np.array_equal(wf.normal(1 << 20, seed=5), expect))
     """
-    res = run_py(code, env={"WEIGHTFILL_THREADING": "pool"})
+    res = run_py(code, env={"WEIGHTFILL_THREADING": backend})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == (
-        "pool [2, 1] ['runner 0', 'runner 1', 'runner 0', 'runner 1'] True")
+        f"{backend} [2, 1] ['runner 0', 'runner 1', 'runner 0', 'runner 1'] True")
 
 
 def test_weightfill_threading_rejects_bad_values():

@@ -14,7 +14,6 @@
 #include <string>
 #include <system_error>
 #include <thread>
-#include <utility>
 
 #include "../simd/dispatch.hpp"
 
@@ -107,7 +106,7 @@ class Pool {
         while (state_.load(std::memory_order_acquire) & kActive) std::this_thread::yield();
         {
             std::lock_guard<std::mutex> lk(m_);
-            if (!error) error = std::exchange(worker_error_, nullptr);
+            if (!error) error = worker_error_;
             worker_error_ = nullptr;
         }
         if (error) std::rethrow_exception(error);  // only after every runner has left `body`
@@ -358,7 +357,7 @@ bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
     return for_chunks((total + kChunk - 1) / kChunk, interrupted, [&](uint64_t c) {
         unsigned char* p = base + c * kChunk;
         const uint64_t n = std::min(kChunk, total - c * kChunk);
-        uint64_t i = 0;
+        const uint64_t body = n / 8 * 8;
 #if defined(__x86_64__)
         // `rep stosq`, the CPU's string store (fast on CPUs with ERMS, as glibc's memset
         // knows): 64 MiB on 2 threads in 1 MiB chunks took 0.77 ms here, SSE2 stores (the
@@ -366,10 +365,10 @@ bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
         uint64_t words = n / 8;
         void* dst = p;
         asm volatile("rep stosq" : "+D"(dst), "+c"(words) : "a"(word) : "memory");
-        i = n / 8 * 8;
+#else
+        for (uint64_t i = 0; i < body; i += 8) std::memcpy(p + i, &word, 8);
 #endif
-        for (; i + 8 <= n; i += 8) std::memcpy(p + i, &word, 8);
-        std::memcpy(p + i, &word, n - i);
+        std::memcpy(p + body, &word, n - body);  // the last partial word (0-7 bytes)
     });
 }
 

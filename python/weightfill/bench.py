@@ -6,10 +6,9 @@ Three parts, chosen by flags (the table when neither ``--targets`` nor ``--memor
   ``xavier_uniform`` on a 2-D shape, and bfloat16 normal. For each, the median time,
   throughput (values/s and GB/s) of weightfill and of every peer, weightfill's speed-up over
   each peer, and weightfill's fraction of a plain memory fill of the same buffer on the same
-  threads (``weightfill.constant``'s string stores; the fastest call, each right after two
-  untimed ones: what writing the bytes alone costs, 1.3-2.3x the rate of a one-thread
-  ``ndarray.fill`` on the development machine). weightfill is timed as the peers are, so the
-  fraction is a lower bound.
+  threads (``weightfill.constant``'s string stores, the fastest of its calls: what writing the
+  bytes alone costs, 1.3-2.3x the rate of a one-thread ``ndarray.fill`` on the development
+  machine). weightfill's time is a median, so the fraction is a lower bound.
 - ``--targets``: the speed targets at their own shapes, each met or missed.
 - ``--memory``: the peak resident memory of each engine distribution's new-array call, each in
   a fresh subprocess, against the output's size.
@@ -512,14 +511,13 @@ def _contenders(op: Op, buf: np.ndarray,
         elif key == "jax":
             call, fn = _jax_fn(mod, op)
             out.append(Contender(key, call, fn, "allocates its result"))
-    # The ceiling is timed with its threads awake (after an idle pause a parallel call may
-    # wait for a sleeping thread, ms on a virtual machine: no property of the memory), and is
-    # the fastest of its calls (on a shared host the memory's rate moves between calls), so
-    # weightfill's fraction of it (a median) is a lower bound. The fill runs in 1 MiB chunks,
-    # at most one thread per chunk.
+    # The ceiling is the fastest of its calls (on a shared host the memory's rate moves between
+    # calls), so weightfill's fraction of it (a median) is a lower bound; like every short call
+    # it is timed with its threads awake (TABLE_HOT_BELOW_S). The fill runs in 1 MiB chunks, at
+    # most one thread per chunk.
     threads = min(_engine.get_num_threads(), max(1, -(-buf.nbytes // _MiB)))
     out.append(Contender("memfill", f"constant(out=), {_threads_text(threads)}",
-                         _memfill_fn(buf), hot=2, fastest=True))
+                         _memfill_fn(buf), fastest=True))
     return out, na
 
 
@@ -1061,7 +1059,7 @@ def format_table(result: dict[str, Any]) -> str:
         "(jitted, block_until_ready).",
         "calls under 50 ms are timed right after an untimed one (threads awake). memory fill: "
         "weightfill.constant into the same buffer,",
-        "on weightfill's threads, the fastest call, each right after two untimed ones. "
+        "on weightfill's threads, the fastest call. "
         f"Elapsed {result['elapsed_s']:.1f} s.",
     ]
     return "\n".join(lines)
