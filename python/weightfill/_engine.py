@@ -7,6 +7,9 @@ as plain Python.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import numpy as np
 
 from . import _core
@@ -83,3 +86,11 @@ thread_backend = _core.thread_backend
 isa = _core.isa
 available_isas = _core.available_isas
 force_isa = _core.force_isa
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Fills requested inside the block (``fill``, ``fill_constant``) are recorded and run
+    together on leaving it, as one fill plan (docs/architecture.md); nothing runs if the block
+    raises. Placeholder: runs each fill at once until the plan engine lands."""
+    yield
