@@ -12,6 +12,7 @@ from ._engine import set_num_threads as _set_num_threads
 from .distributions import normal, random_raw, sparse, truncated_normal, uniform
 from .fans import compute_fans
 from .gains import calculate_gain, second_moment_gain
+from .manifest import Manifest, TensorEntry
 from .params import init_params
 from .schemes import (
     constant,
@@ -74,6 +75,8 @@ __all__ = [
     "delta_orthogonal",
     # many tensors by name
     "init_params",
+    "Manifest",
+    "TensorEntry",
 ]
 
 __version__ = "0.1.0"

@@ -7,13 +7,18 @@ from typing import Any, Callable, Mapping, Optional, Union
 import numpy as np
 
 from . import schemes
+from ._args import normalize_shape
+from .manifest import TensorEntry, dtype_name
 from .streams import normalize_seed
 
-__all__ = ["init_params", "SCHEMES"]
+__all__ = ["init_params", "SCHEMES", "InitResult"]
 
-# Schemes without random draws: called without seed and stream.
-_DETERMINISTIC = {"zeros", "ones", "constant", "eye", "identity", "dirac"}
+#: Schemes without random draws: called without seed and stream.
+DETERMINISTIC = frozenset({"zeros", "ones", "constant", "eye", "identity", "dirac"})
 _RESERVED = ("seed", "stream", "out", "region")
+# Whose argument checks would compute the whole tensor even for an empty region: checked when
+# the tensor is made instead.
+_CHECKED_WHEN_MADE = frozenset({"orthogonal", "delta_orthogonal"})
 
 #: Scheme names init_params accepts: every scheme in :mod:`weightfill.schemes` and the engine's
 #: uniform, normal, truncated_normal and sparse fills.
@@ -25,7 +30,8 @@ SCHEMES = tuple(sorted(
 SchemeLike = Union[str, Callable[..., np.ndarray]]
 
 
-def _resolve(name: str) -> Callable[..., np.ndarray]:
+def scheme_function(name: str) -> Callable[..., np.ndarray]:
+    """The function of scheme ``name`` (a name from :data:`SCHEMES`)."""
     if name in ("uniform", "normal", "truncated_normal", "sparse"):
         from . import distributions  # truncated_normal and sparse are looked up when used
 
@@ -36,12 +42,94 @@ def _resolve(name: str) -> Callable[..., np.ndarray]:
     return getattr(schemes, name)  # type: ignore[no-any-return]
 
 
+class InitResult(dict):  # type: ignore[type-arg]
+    """The dict of arrays :func:`init_params` returns, with the :class:`~weightfill.Manifest`
+    that regenerates it as ``.manifest`` (``None`` when the spec used callables)."""
+
+    manifest: Any = None
+
+
+def _wrap(where: str, err: Exception) -> Exception:
+    """``err`` with ``where`` in front of its message (TypeError and ValueError only)."""
+    return type(err)(f"{where}: {err}")
+
+
+def _parse_entry(name: object, entry: object, seed: int, dtype: Any) -> tuple[
+        str, tuple[Any, Any, dict[str, Any]]]:
+    if not isinstance(name, str):
+        raise TypeError(f"spec: parameter names must be str, not {type(name).__name__}")
+    where = f"spec[{name!r}]"
+    if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+        raise TypeError(f"{where} must be (shape, scheme) or (shape, scheme, options)")
+    shape, scheme = entry[0], entry[1]
+    if len(entry) == 3 and entry[2] is not None and not isinstance(entry[2], Mapping):
+        raise TypeError(f"{where}: options must be a mapping, not {type(entry[2]).__name__}")
+    options = dict(entry[2]) if len(entry) == 3 and entry[2] is not None else {}
+    bad = [k for k in _RESERVED if k in options]
+    if bad:
+        raise ValueError(f"{where}: options may not set {', '.join(bad)} "
+                         "(init_params sets seed and stream; call the scheme directly "
+                         "for out= or region=)")
+    options.setdefault("dtype", dtype)
+    if isinstance(scheme, str):
+        if scheme not in SCHEMES:
+            raise ValueError(f"{where}: unknown scheme {scheme!r}; use one of "
+                             f"{', '.join(SCHEMES)} or a callable")
+    elif not callable(scheme):
+        raise TypeError(f"{where}: scheme must be a str or a callable, "
+                        f"not {type(scheme).__name__}")
+    return where, (shape, scheme, options)
+
+
+def _call(fn: Callable[..., Any], random: bool, shape: Any, seed: int, stream: str,
+          options: dict[str, Any], where: str) -> Any:
+    try:
+        if random:
+            return fn(shape, seed=seed, stream=stream, **options)
+        return fn(shape, **options)
+    except (TypeError, ValueError) as err:
+        if type(err) in (TypeError, ValueError):
+            raise _wrap(where, err) from err
+        raise
+
+
+def parse_spec(spec: Mapping[str, Any], *, seed: Optional[int],
+               dtype: Any = np.float32) -> list[TensorEntry]:
+    """The manifest entries of an :func:`init_params` spec (named schemes only), with every
+    argument checked by making an empty region of each tensor; allocates nothing."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"spec must be a mapping of name -> (shape, scheme[, options]), "
+                        f"not {type(spec).__name__}")
+    s = normalize_seed(seed)
+    entries = []
+    for name, raw in spec.items():
+        where, (shape, scheme, options) = _parse_entry(name, raw, s, dtype)
+        if not isinstance(scheme, str):
+            raise TypeError(f"{where}: a manifest needs a named scheme, not a callable")
+        try:
+            full = normalize_shape(shape)
+            dt = dtype_name(options["dtype"])
+        except (TypeError, ValueError) as err:
+            raise _wrap(where, err) from err
+        if scheme not in _CHECKED_WHEN_MADE:
+            probe = dict(options, region=(slice(0, 0),)) if full else options
+            _call(scheme_function(scheme), scheme not in DETERMINISTIC, full, s, name, probe,
+                  where)
+        params = {k: v for k, v in options.items() if k != "dtype"}
+        try:
+            entries.append(TensorEntry(name=name, shape=full, dtype=dt, scheme=scheme,
+                                       params=params, seed=s, stream=name, source="spec"))
+        except (TypeError, ValueError) as err:
+            raise _wrap(where, err) from err
+    return entries
+
+
 def init_params(
     spec: Mapping[str, Any],
     *,
     seed: Optional[int],
     dtype: Any = np.float32,
-) -> dict[str, np.ndarray]:
+) -> InitResult:
     """Initializes many named tensors; tensor ``name`` uses ``stream=name``.
 
     Because each tensor's values depend only on (seed, its own name, its shape, scheme and
@@ -64,8 +152,9 @@ def init_params(
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        In the order of ``spec``.
+    InitResult (a dict of str to numpy.ndarray)
+        In the order of ``spec``; ``.manifest`` is the :class:`~weightfill.Manifest` that
+        regenerates every tensor (``None`` if a scheme was a callable).
 
     Examples
     --------
@@ -84,41 +173,24 @@ def init_params(
         raise TypeError(f"spec must be a mapping of name -> (shape, scheme[, options]), "
                         f"not {type(spec).__name__}")
     s = normalize_seed(seed)
-    result: dict[str, np.ndarray] = {}
-    for name, entry in spec.items():
-        if not isinstance(name, str):
-            raise TypeError(f"spec: parameter names must be str, not {type(name).__name__}")
-        where = f"spec[{name!r}]"
-        if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
-            raise TypeError(f"{where} must be (shape, scheme) or (shape, scheme, options)")
-        shape, scheme = entry[0], entry[1]
-        options = dict(entry[2]) if len(entry) == 3 and entry[2] is not None else {}
-        if len(entry) == 3 and entry[2] is not None and not isinstance(entry[2], Mapping):
-            raise TypeError(f"{where}: options must be a mapping, not {type(entry[2]).__name__}")
-        bad = [k for k in _RESERVED if k in options]
-        if bad:
-            raise ValueError(f"{where}: options may not set {', '.join(bad)} "
-                             "(init_params sets seed and stream; call the scheme directly "
-                             "for out= or region=)")
-        options.setdefault("dtype", dtype)
+    result = InitResult()
+    entries: Optional[list[TensorEntry]] = []
+    for name, raw in spec.items():
+        where, (shape, scheme, options) = _parse_entry(name, raw, s, dtype)
         if isinstance(scheme, str):
-            if scheme not in SCHEMES:
-                raise ValueError(f"{where}: unknown scheme {scheme!r}; use one of "
-                                 f"{', '.join(SCHEMES)} or a callable")
-            fn = _resolve(scheme)
-            random = scheme not in _DETERMINISTIC
-        elif callable(scheme):
-            fn, random = scheme, True
+            fn, random = scheme_function(scheme), scheme not in DETERMINISTIC
         else:
-            raise TypeError(f"{where}: scheme must be a str or a callable, "
-                            f"not {type(scheme).__name__}")
-        try:
-            if random:
-                result[name] = fn(shape, seed=s, stream=name, **options)
-            else:
-                result[name] = fn(shape, **options)
-        except (TypeError, ValueError) as err:
-            if type(err) in (TypeError, ValueError):
-                raise type(err)(f"{where}: {err}") from err
-            raise
+            fn, random = scheme, True
+        arr = result[name] = _call(fn, random, shape, s, name, options, where)
+        if isinstance(scheme, str) and entries is not None:
+            params = {k: v for k, v in options.items() if k != "dtype"}
+            entries.append(TensorEntry(name=name, shape=arr.shape, dtype=dtype_name(arr.dtype),
+                                       scheme=scheme, params=params, seed=s, stream=name,
+                                       source="spec"))
+        else:
+            entries = None
+    if entries is not None:
+        from .manifest import Manifest
+
+        result.manifest = Manifest(entries)
     return result
