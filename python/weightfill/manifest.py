@@ -164,20 +164,22 @@ class TensorEntry:
         """The tensor, or its ``region`` (a tuple of step-1 slices of the full shape), bit for
         bit as first made; into ``out`` when given (a writable C-contiguous array of the
         region's shape and dtype)."""
+        result = self._draw(region, out)
+        if self.zero_rows:
+            self._zero_rows(result, region)
+        return result
+
+    def _draw(self, region: Optional[RegionLike], out: Optional[Any]) -> np.ndarray:
+        """The scheme's values without ``zero_rows`` (a fill that a fill plan may defer)."""
         from .params import scheme_function
 
-        dt = self.numpy_dtype
         if self.dtype in _INT_DTYPES:
             return self._integer_constant(region, out)
         fn = scheme_function(self.scheme)
-        kwargs = dict(self.params, dtype=dt, out=out, region=region)
+        kwargs = dict(self.params, dtype=self.numpy_dtype, out=out, region=region)
         if self.random:
-            result = fn(self.shape, seed=self.seed, stream=self.stream, **kwargs)
-        else:
-            result = fn(self.shape, **kwargs)
-        if self.zero_rows:
-            self._zero_rows(result, region)
-        return result  # type: ignore[no-any-return]
+            return fn(self.shape, seed=self.seed, stream=self.stream, **kwargs)  # type: ignore[no-any-return]
+        return fn(self.shape, **kwargs)  # type: ignore[no-any-return]
 
     def _zero_rows(self, result: Any, region: Optional[RegionLike]) -> None:
         start, length = normalize_region(region, self.shape)
