@@ -260,11 +260,21 @@ class Manifest(Mapping[str, TensorEntry]):
     FORMAT = FORMAT
     VERSION = VERSION
 
-    def __init__(self, entries: Iterable[TensorEntry] = ()) -> None:
+    def __init__(self, entries: Iterable[TensorEntry] = (), *,
+                 unrecorded: Iterable[str] = ()) -> None:
         self._entries: dict[str, TensorEntry] = {}
         self._alias: dict[str, str] = {}
         for e in entries:
             self.add(e)
+        #: Names of tensors the adapter filled (reproducibly) by code it could not describe,
+        #: e.g. a module's own reset_parameters drawing from torch's generator directly: they
+        #: have no entry and cannot be regenerated from the manifest.
+        self.unrecorded: tuple[str, ...] = tuple(unrecorded)
+        for n in self.unrecorded:
+            if not isinstance(n, str):
+                raise TypeError(f"unrecorded names must be str, not {type(n).__name__}")
+            if n in self:
+                raise ValueError(f"{n!r} is both recorded and unrecorded")
 
     # Mapping protocol -----------------------------------------------------------------------
     def __getitem__(self, name: str) -> TensorEntry:
@@ -289,7 +299,8 @@ class Manifest(Mapping[str, TensorEntry]):
         return self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        return f"Manifest({len(self)} tensors, {self.nbytes} bytes)"
+        more = f", {len(self.unrecorded)} unrecorded" if self.unrecorded else ""
+        return f"Manifest({len(self)} tensors, {self.nbytes} bytes{more})"
 
     # Building -------------------------------------------------------------------------------
     def add(self, entry: TensorEntry) -> None:
@@ -326,8 +337,11 @@ class Manifest(Mapping[str, TensorEntry]):
 
     # Serialisation --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION,
-                "tensors": [e.to_dict() for e in self._entries.values()]}
+        d: dict[str, Any] = {"format": FORMAT, "version": VERSION,
+                             "tensors": [e.to_dict() for e in self._entries.values()]}
+        if self.unrecorded:
+            d["unrecorded"] = list(self.unrecorded)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Manifest":
@@ -342,7 +356,10 @@ class Manifest(Mapping[str, TensorEntry]):
         tensors = d.get("tensors")
         if not isinstance(tensors, list):
             raise ValueError("manifest: 'tensors' must be a list")
-        return cls(TensorEntry.from_dict(t) for t in tensors)
+        unrecorded = d.get("unrecorded", [])
+        if not isinstance(unrecorded, list) or not all(isinstance(n, str) for n in unrecorded):
+            raise ValueError("manifest: 'unrecorded' must be a list of names")
+        return cls((TensorEntry.from_dict(t) for t in tensors), unrecorded=unrecorded)
 
     def to_json(self, indent: Optional[int] = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)

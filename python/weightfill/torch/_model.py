@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import _engine
 from ..manifest import Manifest, TensorEntry
-from ..params import SCHEMES, scheme_function
+from ..params import DETERMINISTIC, SCHEMES, scheme_function
 from ..streams import normalize_seed, stream_id
 from . import init as _init
 from ._laws import Law, torch_law
@@ -181,13 +181,9 @@ class Plan:
         """The entries of the state dict's tensors, in module-tree order."""
         by_name = {s.name: s for s in self.slots}
         by_name.update((s.name, s) for _, ss in self.fallback for s in ss)
-        missing = [n for n, s in by_name.items() if s.persistent and s.entry is None]
-        if missing:
-            raise ValueError(f"no manifest entry for {', '.join(missing)}: their modules' own "
-                             "reset_parameters set them outside torch.nn.init; give rules "
-                             "for them")
-        return Manifest(by_name[n].entry for n in self.order  # type: ignore[misc]
-                        if n in by_name and by_name[n].persistent)
+        kept = [by_name[n] for n in self.order if n in by_name and by_name[n].persistent]
+        return Manifest((s.entry for s in kept if s.entry is not None),
+                        unrecorded=[s.name for s in kept if s.entry is None])
 
 
 def _entry(slot: Slot, law: Law, source: str, seed: int) -> TensorEntry:
@@ -291,14 +287,15 @@ def _run_fallbacks(p: Plan) -> None:
         last = {id(c[0]): c for c in calls}
         for s in slots:
             c = last.get(id(s.tensor))
-            if c is None or c[4] != s.name:
+            random = c is not None and c[1] not in DETERMINISTIC
+            if c is None or (random and c[4] != s.name):
                 s.entry = None  # set by code weightfill cannot see: not regenerable
                 continue
             s.entry = TensorEntry(
                 name=s.name, shape=tuple(s.tensor.shape),
                 dtype=dtype_name(s.tensor.dtype, s.name), scheme=c[1], params=c[2],
-                seed=c[3], stream=c[4], source=f"torch:{type(m).__name__}.reset_parameters",
-                aliases=tuple(s.aliases))
+                seed=p.seed, stream=s.name,
+                source=f"torch:{type(m).__name__}.reset_parameters", aliases=tuple(s.aliases))
 
 
 def _torch_seed(seed: int, name: str) -> int:
@@ -358,7 +355,9 @@ def init_module(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     -------
     Manifest
         One entry per tensor in the state dict, in its order; ``entry.source`` says which law
-        or rule chose it.
+        or rule chose it. Tensors that a module's own ``reset_parameters`` set without
+        ``torch.nn.init`` (from torch's generator, seeded from (seed, name): reproducible, but
+        not describable) have no entry and are listed in ``manifest.unrecorded``.
 
     Reproducibility
     ---------------

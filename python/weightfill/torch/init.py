@@ -385,7 +385,8 @@ def _replace_everywhere() -> None:
     import torch.nn.init as tinit
 
     ours = sys.modules[__name__]
-    originals = {id(getattr(tinit, n)): n for n in REPLACED}
+    torchs = {n: getattr(tinit, n) for n in REPLACED}  # before torch.nn.init itself changes
+    originals = {id(f): n for n, f in torchs.items()}
     for mod in list(sys.modules.values()):
         if mod is None or mod is ours:
             continue
@@ -394,7 +395,7 @@ def _replace_everywhere() -> None:
             continue
         for attr, value in list(d.items()):
             name = originals.get(id(value))
-            if name is not None and value is getattr(tinit, name):
+            if name is not None and value is torchs[name]:
                 _saved.append((mod, attr, value))
                 setattr(mod, attr, getattr(ours, name))
 
