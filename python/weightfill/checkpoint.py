@@ -337,12 +337,13 @@ class _Writer:
         if self.error is not None:
             raise self.error
 
-    def drain(self) -> None:
-        """Waits until every submitted buffer is written."""
+    def drain(self, check: bool = True) -> None:
+        """Waits until every submitted buffer is written (or failed)."""
         bufs = [self.free.get() for _ in range(_BUFFERS)]
         for b in bufs:
             self.free.put(b)
-        self.check()
+        if check:
+            self.check()
 
     def stop(self) -> None:
         self.work.put(None)
@@ -490,6 +491,9 @@ def _write_shard(shard: _Shard, tmp: str, writer: _Writer, bar: _Progress) -> No
         writer.drain()
         os.fsync(fd)
     finally:
+        # No write may still be queued for this descriptor when it is closed (its number could
+        # be reused by the next open), also when an error or Ctrl-C ends the shard early.
+        writer.drain(check=False)
         os.close(fd)
 
 
