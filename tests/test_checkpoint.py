@@ -477,3 +477,32 @@ def test_threads_do_not_change_the_bytes_and_are_restored(tmp_path):
     assert wf.get_num_threads() == before
     assert (tmp_path / "1.safetensors").read_bytes() == (tmp_path / "2.safetensors").read_bytes()
     shutil.rmtree(tmp_path)
+
+
+def test_tied_weights_are_stored_once_and_load_back_tied(tmp_path):
+    import torch
+    import weightfill.torch as wft
+    from safetensors.torch import load_file as torch_load
+    from torch import nn
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(50, 16)
+            self.head = nn.Linear(16, 50, bias=False)
+            self.head.weight = self.emb.weight
+
+    with torch.device("meta"):
+        meta = Tied()
+    m = wft.manifest(meta, seed=1)
+    path = tmp_path / "tied.safetensors"
+    ck.save(m, path, progress=False)
+    state = torch_load(str(path))
+    assert list(state) == ["emb.weight"]  # as safetensors' own writers keep shared tensors
+    real = Tied()
+    result = real.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["head.weight"] and not result.unexpected_keys
+    expected = Tied()
+    wft.init_module(expected, seed=1)
+    assert torch.equal(real.head.weight, expected.emb.weight)
+    assert real.head.weight.data_ptr() == real.emb.weight.data_ptr()

@@ -24,7 +24,7 @@ import struct
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -618,11 +618,10 @@ def _open_checkpoint(path: str) -> tuple[dict[str, _FileTensor], Optional[str]]:
 
 
 def _first_difference(got: np.ndarray, want: np.ndarray) -> Optional[int]:
-    """Element (of ``want``'s dtype) at which the two byte buffers first differ, or None."""
+    """The first byte at which the two byte buffers differ, or None."""
     if np.array_equal(got, want):
         return None
-    byte = int(np.flatnonzero(got != want)[0])
-    return byte
+    return int(np.flatnonzero(got != want)[0])
 
 
 def verify(path: PathLike, manifest: Optional[Union[Manifest, PathLike]] = None, *,
