@@ -200,6 +200,14 @@ def test_load_state_dict_into_the_model_of_the_same_manifest(tmp_path, dtype):
     assert not result.missing_keys and not result.unexpected_keys
     for (k, a), (_, b) in zip(real.state_dict().items(), expected.state_dict().items()):
         assert a.dtype == b.dtype and torch.equal(a, b), k
+    assert ck.verify(path).ok  # including the Embedding's zeroed padding row
+
+
+def test_empty_manifest_gives_a_valid_empty_file(tmp_path):
+    path = tmp_path / "empty.safetensors"
+    ck.save(Manifest(), path, progress=False)
+    assert np_load(str(path)) == {}
+    assert ck.verify(path).ok
 
 
 def test_sharded_checkpoint_has_hugging_face_layout(tmp_path):

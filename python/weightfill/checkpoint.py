@@ -435,6 +435,7 @@ def save(manifest: Manifest, path: PathLike, *, max_shard_size: Union[int, str] 
             raise FileExistsError(f"{existing[0]} exists (pass overwrite=True / --overwrite to "
                                   f"replace it)")
     temps: dict[str, str] = {}
+    renamed: list[str] = []
     bar = _Progress(progress, manifest.nbytes, len(manifest), desc=os.path.basename(final))
     writer = _Writer(bar)
     try:
@@ -453,10 +454,14 @@ def save(manifest: Manifest, path: PathLike, *, max_shard_size: Union[int, str] 
                 f.flush()
                 os.fsync(f.fileno())
         for t in targets:  # shards first, the index last
-            os.replace(temps.pop(t), t)
+            os.replace(temps[t], t)
+            renamed.append(t)
+            del temps[t]
         _fsync_dir(final)
     except BaseException:
-        for tmp in temps.values():
+        # Also the files this call already renamed (an interrupt between two renames): a
+        # checkpoint is complete under its final names or absent.
+        for tmp in [*temps.values(), *(renamed if len(renamed) < len(targets) else [])]:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
