@@ -303,6 +303,14 @@ SHARDED = textwrap.dedent("""
     assert len(k.addressable_shards) == 8 and k.addressable_shards[0].data.shape == (12, 4)
     np.testing.assert_array_equal(np.asarray(k), wf.he_normal((12, 16), layout="jax", seed=2,
                                                                stream="l.kernel"))
+    # this subprocess runs with WEIGHTFILL_JAX_FFI=0: the jitted path is jax.pure_callback
+    from weightfill import _jax_ffi
+    assert not _jax_ffi.available()
+    j = jax.jit(lambda k: wfj.initializers.glorot_normal()(k, (6, 4)))(key)
+    np.testing.assert_array_equal(np.asarray(j), wf.glorot_normal((6, 4), layout="jax", seed=s,
+                                                                   stream=t))
+    v = jax.jit(jax.vmap(lambda k: wfj.initializers.normal()(k, (3,))))(jax.random.split(key, 2))
+    assert v.shape == (2, 3)
     print("PositionalSharding" if hasattr(jax.sharding, "PositionalSharding") else "no-pos")
     print("OK")
 """)
@@ -311,7 +319,7 @@ SHARDED = textwrap.dedent("""
 @pytest.mark.timeout(120)
 def test_sharded_make_array_on_8_host_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
+               JAX_PLATFORMS="cpu", WEIGHTFILL_JAX_FFI="0")
     r = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True,
                        timeout=110)
     assert r.returncode == 0, r.stdout + r.stderr
