@@ -161,8 +161,9 @@ def array(
         return one.rechunk(blocks)
     # dask's own from_array and ones build their graphs this way: one Blockwise layer whose
     # only per-block argument is ArraySliceDep's tuple of slices, which is the engine's
-    # region. It is built in O(1) whatever the number of blocks (map_blocks with block_info
-    # builds a dict per block up front: 0.6 s for 65536 blocks) and its tasks pickle smaller.
+    # region. It is built in O(1) whatever the number of blocks (31 ms for 65536 blocks on the
+    # loaded 2-core dev machine; a map_blocks with block_info over the same blocks, which
+    # carries a dict per block, took 6.3 s to build and materialize against this graph's 2.4 s).
     layer = blockwise(_fill_region, name, out_ind, ArraySliceDep(blocks), out_ind,
                       numblocks={}, scheme=scheme, shape=full, kwargs=kw)
     graph = HighLevelGraph.from_collections(name, layer)
