@@ -77,6 +77,9 @@ __all__ = [
     "init_params",
     "Manifest",
     "TensorEntry",
+    # checkpoints (weightfill.checkpoint, imported on first use)
+    "save",
+    "verify",
 ]
 
 __version__ = "0.1.0"
@@ -96,3 +99,12 @@ def set_num_threads(n: int) -> None:
     if not 1 <= k <= 1024:
         raise ValueError(f"n must be in [1, 1024], got {k}")
     _set_num_threads(k)
+
+
+def __getattr__(name: str) -> object:
+    # save and verify live in weightfill.checkpoint, imported on first use.
+    if name in ("save", "verify"):
+        from . import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module 'weightfill' has no attribute {name!r}")
