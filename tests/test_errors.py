@@ -137,3 +137,13 @@ def test_force_isa_rejects_unknown_names():
 
     with pytest.raises(ValueError, match="unknown instruction set"):
         _engine.force_isa("sse9")
+
+
+@pytest.mark.parametrize("call", [
+    lambda: wf.stream_id("\ud800"),
+    lambda: wf.normal(4, seed=0, stream="\ud800"),
+    lambda: wf.kaiming_uniform((3, 3), seed=0, stream="w\udfff"),
+])
+def test_stream_name_not_encodable_as_utf8_names_the_stream(call):
+    with pytest.raises(ValueError, match=r"stream name .* not encodable as UTF-8"):
+        call()

@@ -23,7 +23,13 @@ def stream_id(name: str) -> int:
     """
     if not isinstance(name, str):
         raise TypeError(f"stream name must be a str, not {type(name).__name__}")
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    try:
+        data = name.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate such as "\ud800" has no UTF-8 form
+        raise ValueError(f"stream name {name!r} is not encodable as UTF-8 (character "
+                         f"{name[err.start]!r} at position {err.start}); stream names are "
+                         "hashed as UTF-8") from None
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
 
 
 def _as_u64(value: object, what: str) -> int:
