@@ -3,6 +3,7 @@ parameters. Each error names the argument it is about."""
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -126,10 +127,19 @@ def finite_param(value: object, name: str, dtype: np.dtype) -> float:
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
-    with np.errstate(over="ignore"):
+    if abs(v) <= _largest(dtype):  # representable range: rounding cannot overflow
+        return v
+    with np.errstate(over="ignore"):  # above max but maybe below the rounding threshold
         if not np.isfinite(np.asarray(v, dtype=dtype)):
             raise ValueError(f"{name}={v} overflows {dtype}")
     return v
+
+
+@functools.lru_cache(maxsize=None)
+def _largest(dtype: np.dtype) -> float:
+    """The largest finite value of a float dtype (ml_dtypes' finfo knows bfloat16); cached
+    because building a finfo costs microseconds on every call otherwise."""
+    return float(ml_dtypes.finfo(dtype).max)
 
 
 @dataclass(frozen=True)
