@@ -147,3 +147,19 @@ def test_force_isa_rejects_unknown_names():
 def test_stream_name_not_encodable_as_utf8_names_the_stream(call):
     with pytest.raises(ValueError, match=r"stream name .* not encodable as UTF-8"):
         call()
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: wf.orthogonal((1, 5), seed=255, dtype=np.float16, gain=1e30), "gain"),
+    (lambda: wf.identity((3, 3), gain=1e30, dtype=np.float16), "gain"),
+    (lambda: wf.delta_orthogonal((3, 3, 4, 4), seed=0, dtype=np.float16, scale=1e30), "scale"),
+])
+def test_schemes_refuse_a_scale_that_overflows_the_dtype(call, arg):
+    # the plain distributions refuse such a std; these used to return infinities
+    with pytest.raises(ValueError, match=rf"{arg}=1e\+30 overflows float16"):
+        call()
+
+
+def test_a_large_gain_that_fits_the_dtype_is_kept():
+    w = wf.orthogonal((2, 4), seed=1, dtype=np.float16, gain=60000.0)
+    assert np.all(np.isfinite(w.astype(np.float32)))

@@ -31,6 +31,7 @@ from ._args import (
     ShapeLike,
     _as_index,
     check_out,
+    finite_param,
     normalize_dtype,
     normalize_region,
     normalize_shape,
@@ -586,9 +587,9 @@ def orthogonal(
     ``torch.nn.init.orthogonal_`` applied to the same draw (a different, equally Haar, map
     from draws to matrices).
     """
-    g = _real(gain, "gain")
     lay = check_layout(layout)
     tgt = _Target(shape, dtype, out, region)
+    g = finite_param(gain, "gain", tgt.dtype)  # |entries| <= |gain|: no value can overflow
     full = tgt.shape
     if len(full) < 2:
         raise ValueError(f"orthogonal needs a shape of at least 2 dimensions, got {full}")
@@ -668,13 +669,16 @@ def identity(
     ---------------
     Deterministic.
     """
-    return _diagonal(shape, _real(gain, "gain"), layout, dtype, out, region, "identity")
+    return _diagonal(shape, _real(gain, "gain"), layout, dtype, out, region, "identity",
+                     "gain")
 
 
 def _diagonal(shape: Optional[ShapeLike], value: float, layout: str, dtype: DTypeLike,
-              out: Optional[np.ndarray], region: Optional[RegionLike], name: str) -> np.ndarray:
+              out: Optional[np.ndarray], region: Optional[RegionLike], name: str,
+              what: str = "value") -> np.ndarray:
     check_layout(layout)
     tgt = _Target(shape, dtype, out, region)
+    value = finite_param(value, what, tgt.dtype)
     if len(tgt.shape) != 2:
         raise ValueError(f"{name} needs a 2-D shape, got {tgt.shape}")
     (r0, c0), (nr, nc) = tgt.start, tgt.length
@@ -976,9 +980,9 @@ def delta_orthogonal(
     ``dtype``, float32 otherwise (see :func:`orthogonal`: BLAS-dependent rounding); its
     placement is deterministic, and a region equals the same slice of the whole.
     """
-    sc = _real(scale, "scale")
     lay = check_layout(layout)
     tgt = _Target(shape, dtype, out, region)
+    sc = finite_param(scale, "scale", tgt.dtype)  # |entries| <= |scale|
     full = tgt.shape
     if len(full) not in (3, 4, 5):
         raise ValueError(f"delta_orthogonal needs a 3-, 4- or 5-D shape, got {full}")
