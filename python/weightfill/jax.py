@@ -22,7 +22,6 @@ weightfill``. docs/jax.md has the details and measurements.
 from __future__ import annotations
 
 import fnmatch
-import inspect
 from collections import Counter
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -32,7 +31,7 @@ import numpy as np
 from . import _jax_init as initializers
 from ._jax_init import Initializer, _Recorder, _dtype, _shape, key_seed_stream, words_seed_stream
 from .manifest import Manifest, TensorEntry, dtype_name
-from .params import DETERMINISTIC, SCHEMES, scheme_function
+from .params import DETERMINISTIC, RULE_RESERVED, SCHEMES, parse_rule, scheme_function
 from .streams import normalize_seed, normalize_stream
 
 __all__ = [
@@ -49,7 +48,6 @@ _MISSING: Any = object()
 #: Schemes whose values are a property of the whole matrix: computed once per call, then
 #: sliced (each process holds the full matrix once; see weightfill.orthogonal).
 _WHOLE = frozenset({"orthogonal", "delta_orthogonal"})
-_RESERVED = ("seed", "stream", "out", "region", "dtype", "shape")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +163,7 @@ def make_array(
     if isinstance(scheme, str):
         if scheme not in SCHEMES:
             raise ValueError(f"scheme: unknown scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
-        bad = [k for k in _RESERVED if k in params]
+        bad = [k for k in RULE_RESERVED if k in params]
         if bad:
             raise TypeError(f"make_array: {', '.join(bad)} cannot be a scheme parameter")
     elif not isinstance(scheme, Initializer):
@@ -216,27 +214,12 @@ Rules = Mapping[str, Any]
 
 
 def _rule(value: Any, where: str) -> tuple[str, dict[str, Any], Optional[Initializer]]:
-    """A rule's value as (scheme, params, initializer or None)."""
+    """A rule's value as (scheme, params, initializer or None). Flax kernels are
+    channels-last, (*kernel, in, out): every scheme reads them with ``layout="jax"``."""
     if isinstance(value, Initializer):
         return value.scheme, value.manifest_params, value
-    if isinstance(value, str):
-        scheme, params = value, {}
-    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
-            and isinstance(value[1], Mapping):
-        scheme, params = value[0], dict(value[1])
-    else:
-        raise TypeError(f"rules[{where}] must be a scheme name, (scheme, {{params}}) or a "
-                        f"weightfill.jax initializer, not {value!r}")
-    if scheme not in SCHEMES:
-        raise ValueError(f"rules[{where}]: unknown scheme {scheme!r}; use one of "
-                         f"{', '.join(SCHEMES)}")
-    bad = [k for k in _RESERVED if k in params]
-    if bad:
-        raise ValueError(f"rules[{where}]: params may not set {', '.join(bad)}")
-    # Flax kernels are channels-last, (*kernel, in, out): every scheme reads them so.
-    if "layout" in inspect.signature(scheme_function(scheme)).parameters and not any(
-            k in params for k in ("in_axis", "out_axis", "batch_axis")):
-        params.setdefault("layout", "jax")
+    scheme, params = parse_rule(value, where, layout="jax", kinds="a scheme name, "
+                                "(scheme, {params}) or a weightfill.jax initializer")
     return scheme, params, None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
@@ -91,6 +92,33 @@ def _call(fn: Callable[..., Any], random: bool, shape: Any, seed: int, stream: s
         if type(err) in (TypeError, ValueError):
             raise _wrap(where, err) from err
         raise
+
+
+#: Arguments an adapter's rule may not set: the adapter supplies them per tensor.
+RULE_RESERVED = ("seed", "stream", "out", "region", "dtype", "shape")
+
+
+def parse_rule(value: Any, where: str, *, layout: str,
+               kinds: str = "a scheme name or (scheme, {params})") -> tuple[str, dict[str, Any]]:
+    """An adapter rule's value, ``"scheme"`` or ``("scheme", {params})``, as (scheme, params),
+    checked; schemes with a ``layout`` argument get ``layout`` (the framework's shape
+    convention) unless the params set one. ``where`` names the rule in errors."""
+    if isinstance(value, str):
+        scheme, params = value, {}
+    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+            and isinstance(value[1], Mapping):
+        scheme, params = value[0], dict(value[1])
+    else:
+        raise TypeError(f"rules[{where}] must be {kinds}, not {value!r}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"rules[{where}]: unknown scheme {scheme!r}; use one of "
+                         f"{', '.join(SCHEMES)}")
+    bad = [k for k in RULE_RESERVED if k in params]
+    if bad:
+        raise ValueError(f"rules[{where}]: params may not set {', '.join(bad)}")
+    if "layout" in inspect.signature(scheme_function(scheme)).parameters:
+        params.setdefault("layout", layout)
+    return scheme, params
 
 
 def parse_spec(spec: Mapping[str, Any], *, seed: Optional[int],

@@ -10,7 +10,6 @@ distinct tensor (tied tensors once, their other names as aliases) with its manif
 from __future__ import annotations
 
 import fnmatch
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Union
 
@@ -19,7 +18,7 @@ from torch import nn
 
 from .. import _engine
 from ..manifest import Manifest, TensorEntry
-from ..params import DETERMINISTIC, SCHEMES, scheme_function
+from ..params import DETERMINISTIC, parse_rule
 from ..streams import normalize_seed, stream_id
 from . import init as _init
 from ._laws import Law, torch_law
@@ -106,25 +105,9 @@ def _law_of(module: nn.Module, prefix: str) -> dict[str, tuple[Law, str]]:
 
 
 def _rule_law(value: Any, where: str) -> Law:
-    """A rule's value as a Law: "scheme" or ("scheme", {params})."""
-    if isinstance(value, str):
-        scheme, params = value, {}
-    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
-            and isinstance(value[1], Mapping):
-        scheme, params = value[0], dict(value[1])
-    else:
-        raise TypeError(f"rules[{where}] must be a scheme name or (scheme, {{params}}), "
-                        f"not {value!r}")
-    if scheme not in SCHEMES:
-        raise ValueError(f"rules[{where}]: unknown scheme {scheme!r}; use one of "
-                         f"{', '.join(SCHEMES)}")
-    bad = [k for k in ("seed", "stream", "out", "region", "dtype") if k in params]
-    if bad:
-        raise ValueError(f"rules[{where}]: params may not set {', '.join(bad)}")
-    # Shapes are torch's (out, in, *kernel): Keras/JAX-family schemes read them so too.
-    if "layout" in inspect.signature(scheme_function(scheme)).parameters:
-        params.setdefault("layout", "torch")
-    return Law(scheme, params)
+    """A rule's value as a Law: "scheme" or ("scheme", {params}); shapes are torch's
+    (out, in, *kernel), so Keras/JAX-family schemes read them with ``layout="torch"``."""
+    return Law(*parse_rule(value, where, layout="torch"))
 
 
 def _check_rules(rules: Optional[Rules]) -> list[tuple[Any, Any]]:
