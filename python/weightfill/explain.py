@@ -533,6 +533,17 @@ class Report:
             os.replace(tmp, path)
         return text
 
+    def merge(self, *others: "Report") -> "Report":
+        """One report with this report's schemes and then the others' (e.g. two
+        :func:`weightfill.torch.explain` runs of one model, for one table or plot)."""
+        merged = Report(dict(self.settings), dict(self.schemes))
+        for o in others:
+            for k in o.schemes:
+                if k in merged.schemes:
+                    raise ValueError(f"merge: both reports have {k!r}")
+            merged.schemes.update(o.schemes)
+        return merged
+
     def format(self, rows: int = 8) -> str:
         """Readable tables: per scheme, ``rows`` sampled layers (first, last and evenly
         spaced), then the verdicts."""
@@ -561,7 +572,7 @@ def _fmt(v: Optional[float], spec: str = ".3g") -> str:
 def format_report(report: Report, rows: int = 8) -> str:
     lines = []
     s = report.settings
-    lines.append(" ".join(f"{k}={v}" for k, v in s.items() if k not in ("widths", "schemes")))
+    lines.append(" ".join(f"{k}={v}" for k, v in s.items() if k not in ("widths", "schemes", "layers")))
     named = any("name" in d for d in report.schemes.values())
     for text, d in report.schemes.items():
         n = len(d["forward_std"])

@@ -14,18 +14,9 @@ docs/torch.md has the laws, the rules and the measurements.
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import init
+from .explain import explain
 from ._model import init_module, manifest, materialize
 from .init import manual_seed, patch
 
 __all__ = ["init_module", "materialize", "manifest", "init", "patch", "manual_seed", "explain"]
-
-
-def explain(*args: Any, **kwargs: Any) -> Any:
-    """Variance propagation through a real model's layers: see
-    :func:`weightfill.torch.explain.explain`."""
-    from .explain import explain as _explain
-
-    return _explain(*args, **kwargs)
