@@ -33,7 +33,7 @@ _COMMANDS = [
         "Initializes a stack of dense or conv2d layers with each scheme, passes a "
         "standard-normal batch forward and a standard-normal gradient back, and reports per "
         "layer the std of the outputs and gradients beside the variance formula's prediction, "
-        "dead units, distinct units, and a verdict per scheme (NumPy only; seconds).",
+        "dead units, distinct rows, and a verdict per scheme (NumPy only; seconds).",
         "examples: weightfill explain; weightfill explain --activation tanh --depth 20 "
         "--schemes xavier_uniform,kaiming_normal,normal:0.01 --plot tanh.png; "
         "weightfill explain --layer conv2d:3x3 --width 64 --json report.json",
