@@ -14,7 +14,7 @@ Targets (issue 12): ratio <= 3 at 16 values, <= 1 from 256 values on.
 Distributions are called as ``normal(None, seed=0, out=buf)`` (the call the issue measured),
 schemes as ``he_normal(shape, seed=0, stream="layer.weight", out=buf)``, as an adapter does.
 ``--torch`` adds rows for a torch tensor as ``out=`` against torch's in-place ``normal_`` /
-``uniform_``.
+``uniform_`` / ``torch.nn.init.kaiming_uniform_`` (the "peer" column is then torch's time).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"weightfill {wf.__version__}, numpy {np.__version__}, python "
           f"{sys.version.split()[0]}, {wf.get_num_threads()} threads, {dt}; median of "
           f"{args.rounds} alternating batches")
-    print(f"{'fill':<26}{'n':>6}{'weightfill us':>15}{'numpy us':>10}  {'contender':<16}"
+    print(f"{'fill':<26}{'n':>6}{'weightfill us':>15}{'peer us':>10}  {'contender':<16}"
           f"{'ratio':>7}{'target':>8}")
     misses = 0
     rows = fills(dt)
