@@ -1,13 +1,16 @@
 """Per-call constants of the truncated normal (docs/stream-spec.md section 3.6).
 
-The probabilities of the bounds are computed here once per call with Python's ``decimal``
-module at 80 significant digits and rounded once to float64. ``decimal`` is exact, portable
-arithmetic, so these constants (and so every output bit) are the same on every platform,
-which a platform ``erfc`` would not promise.
+The probabilities of the bounds are computed here with Python's ``decimal`` module at 80
+significant digits and rounded once to float64. ``decimal`` is exact, portable arithmetic, so
+these constants (and so every output bit) are the same on every platform, which a platform
+``erfc`` would not promise. That costs 0.1-1 ms, so results are cached: the probabilities by
+bounds, the whole set by (mean, std, bounds, dtype). The values are those of the uncached
+computation; the cache only skips repeating it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -111,17 +114,18 @@ def constants(mean: float, std: float, lower: float, upper: float,
     """The kernel's ``extra`` constants (docs/stream-spec.md 3.6):
     (float32 core?, cL0 = C(-lower), cH0 = C(upper), w2 = C(lower) - C(upper), lowest, highest)
     with C(x) = erfc(x / sqrt 2), each computed exactly to 80 digits and rounded once to float64.
+
+    Cached. Keys compare floats by value, so -0.0 and 0.0 share an entry: harmless, as every
+    argument enters the computation through ``Decimal``/``Fraction`` or a comparison, where
+    the sign of a zero makes no difference (tests/test_truncnorm.py checks the two agree).
     """
-    with localcontext() as ctx:
-        ctx.prec = _PREC
-        cl0, ch0 = _c(-lower), _c(upper)
-        # 2 (Phi(upper) - Phi(lower)), from the side where both terms are small (no cancellation).
-        w2 = _c(-upper) - _c(-lower) if upper <= 0 else _c(lower) - _c(upper)
-        cl, ch, w = float(cl0), float(ch0), float(w2)
-    if not (_usable(cl, _MIN_TAIL) and _usable(ch, _MIN_TAIL) and w >= _MIN_TAIL):
-        raise ValueError(
-            f"lower={lower}, upper={upper}: the interval's probability (or a bound's tail "
-            "probability) is below 2**-900; bounds must lie within about 37 standard deviations")
+    return _constants(mean, std, lower, upper, dtype)
+
+
+@functools.lru_cache(maxsize=1024)
+def _constants(mean: float, std: float, lower: float, upper: float,
+               dtype: np.dtype) -> tuple[float, ...]:
+    cl, ch, w = _probabilities(lower, upper)
     # float32 arithmetic keeps every intermediate a normal float32 when these are >= 2**-100.
     f32_core = dtype.itemsize <= 4 and _usable(cl, 2.0**-100) and _usable(ch, 2.0**-100) \
         and w >= 2.0**-100
@@ -135,3 +139,20 @@ def constants(mean: float, std: float, lower: float, upper: float,
             f"no {dtype} value lies in [mean + lower*std, mean + upper*std] = "
             f"[{float(lo_q)}, {float(hi_q)}]")
     return (1.0 if f32_core else 0.0, cl, ch, w, lowest, highest)
+
+
+@functools.lru_cache(maxsize=256)
+def _probabilities(lower: float, upper: float) -> tuple[float, float, float]:
+    """(cL0, cH0, w2) of the bounds, each rounded once to float64; the costly part (the erf
+    series and continued fraction), shared by every mean, std and dtype."""
+    with localcontext() as ctx:
+        ctx.prec = _PREC
+        cl0, ch0 = _c(-lower), _c(upper)
+        # 2 (Phi(upper) - Phi(lower)), from the side where both terms are small (no cancellation).
+        w2 = _c(-upper) - _c(-lower) if upper <= 0 else _c(lower) - _c(upper)
+        cl, ch, w = float(cl0), float(ch0), float(w2)
+    if not (_usable(cl, _MIN_TAIL) and _usable(ch, _MIN_TAIL) and w >= _MIN_TAIL):
+        raise ValueError(
+            f"lower={lower}, upper={upper}: the interval's probability (or a bound's tail "
+            "probability) is below 2**-900; bounds must lie within about 37 standard deviations")
+    return cl, ch, w

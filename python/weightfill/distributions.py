@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from . import _engine, _truncnorm
-from ._args import RegionLike, ShapeLike, Target, _as_index, finfo, finite_param, resolve_target
+from ._args import (
+    RegionLike,
+    ShapeLike,
+    Target,
+    _as_index,
+    finite_param,
+    largest,
+    resolve_target,
+)
 from .streams import normalize_seed, normalize_stream
 
 __all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
 
 Stream = Union[int, str]
 DTypeLike = Union[type, np.dtype, str, None]
+OutLike = Any  # a NumPy array, a writable buffer or a CPU torch tensor
 
 
 def random_raw(n: int, *, seed: Optional[int], stream: Stream = 0, offset: int = 0) -> np.ndarray:
@@ -71,7 +80,7 @@ def uniform(
     seed: Optional[int],
     stream: Stream = 0,
     dtype: DTypeLike = None,
-    out: Optional[np.ndarray] = None,
+    out: Optional[OutLike] = None,
     region: Optional[RegionLike] = None,
 ) -> np.ndarray:
     """Uniform values in ``[low, high)``.
@@ -92,16 +101,18 @@ def uniform(
     dtype : float32 (default), float64, float16 or ml_dtypes.bfloat16
         Defaults to ``out.dtype`` when ``out`` is given. 16-bit values are the float32 values
         rounded to nearest-even (docs/stream-spec.md 3.7).
-    out : numpy.ndarray, optional
-        Writable C-contiguous array of the region's shape and ``dtype``; filled in place and
-        returned.
+    out : numpy.ndarray or torch.Tensor, optional
+        Writable C-contiguous array of the region's shape and ``dtype``, filled in place and
+        returned; or a contiguous CPU torch tensor (float32, float64, float16, bfloat16; a
+        ``requires_grad`` parameter too), written through its own storage (no copy) and
+        returned itself, with the same bits as the NumPy call.
     region : tuple of slices, optional
         Step-1 slices of ``shape``: the result equals ``uniform(shape, ...)[region]`` bit for
         bit, so a tensor can be produced in shards.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
         ``out``, or a new 64-byte aligned array that owns the buffer the kernels wrote.
 
     Reproducibility
@@ -115,10 +126,12 @@ def uniform(
     hi = finite_param(high, "high", tgt.dtype)
     if lo > hi:
         raise ValueError(f"low must be <= high, got low={lo}, high={hi}")
-    with np.errstate(over="ignore"):
-        width = np.asarray(hi, tgt.dtype) - np.asarray(lo, tgt.dtype)
-    if not np.isfinite(width):
-        raise ValueError(f"high - low = {hi - lo} overflows {tgt.dtype}")
+    half = 0.5 * largest(tgt.dtype)
+    if not (-half <= lo and hi <= half):  # else |high - low| <= max: no overflow possible
+        with np.errstate(over="ignore"):
+            width = np.asarray(hi, tgt.dtype) - np.asarray(lo, tgt.dtype)
+        if not np.isfinite(width):
+            raise ValueError(f"high - low = {hi - lo} overflows {tgt.dtype}")
     extra: tuple[float, ...] = ()
     if tgt.dtype.itemsize == 2:
         extra = (1.0, _ceiling16(lo, hi, tgt.dtype))
@@ -134,7 +147,7 @@ def normal(
     seed: Optional[int],
     stream: Stream = 0,
     dtype: DTypeLike = None,
-    out: Optional[np.ndarray] = None,
+    out: Optional[OutLike] = None,
     region: Optional[RegionLike] = None,
 ) -> np.ndarray:
     """Normal (Gaussian) values with the given mean and standard deviation.
@@ -158,7 +171,7 @@ def normal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
         ``out``, or a new 64-byte aligned array that owns the buffer the kernels wrote.
 
     Reproducibility
@@ -183,7 +196,7 @@ def truncated_normal(
     seed: Optional[int],
     stream: Stream = 0,
     dtype: DTypeLike = None,
-    out: Optional[np.ndarray] = None,
+    out: Optional[OutLike] = None,
     region: Optional[RegionLike] = None,
 ) -> np.ndarray:
     """Normal values conditioned on ``lower <= (x - mean) / std <= upper``.
@@ -211,7 +224,7 @@ def truncated_normal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
         ``out``, or a new 64-byte aligned array.
 
     Reproducibility
@@ -245,7 +258,7 @@ def sparse(
     seed: Optional[int],
     stream: Stream = 0,
     dtype: DTypeLike = None,
-    out: Optional[np.ndarray] = None,
+    out: Optional[OutLike] = None,
     region: Optional[RegionLike] = None,
     method: str = "floyd",
 ) -> np.ndarray:
@@ -355,13 +368,17 @@ def _mean_std(mean: object, std: object, dtype: np.dtype, *, bounded: bool) -> t
     sd = finite_param(std, "std", dtype)
     if sd < 0:
         raise ValueError(f"std must be >= 0, got {sd}")
-    zmax = 8.5717 if dtype == np.float64 else 6.6605
-    if not bounded and abs(m) + zmax * sd > float(finfo(dtype).max):
+    if bounded:
+        return m, sd
+    zmax = 8.5717 if dtype.itemsize == 8 else 6.6605  # float64 is the only 8-byte dtype
+    if abs(m) + zmax * sd > largest(dtype):
         raise ValueError(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {dtype}")
     return m, sd
 
 
 def _bound(value: object, name: str) -> float:
+    if type(value) is float and value == value:  # fast path: a float, not NaN
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
     v = float(value)

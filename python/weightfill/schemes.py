@@ -19,6 +19,7 @@ their notes).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Callable, Optional, Sequence, Union
@@ -27,16 +28,18 @@ import numpy as np
 
 from . import _engine, _haar
 from ._args import (
+    FLOAT_DTYPES,
     RegionLike,
     ShapeLike,
+    Target,
     _as_index,
-    check_out,
     finite_param,
-    normalize_dtype,
-    normalize_region,
+    largest,
     normalize_shape,
+    out_shape,
+    resolve_target,
 )
-from .distributions import normal, uniform
+from .distributions import normal, truncated_normal, uniform
 from .fans import AxisLike, check_layout, compute_fans
 from .gains import Nonlinearity, calculate_gain
 
@@ -75,27 +78,8 @@ TRUNCATED_NORMAL_STD = 0.87962566103423978
 # Arguments
 
 
-def _dtypes() -> tuple[np.dtype, ...]:
-    """The float dtypes the Python-side schemes can produce (bfloat16 when ml_dtypes exists)."""
-    kinds: list[np.dtype] = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)]
-    try:
-        import ml_dtypes
-    except ImportError:  # pragma: no cover - ml_dtypes comes with jax, and is optional here
-        pass
-    else:
-        kinds.insert(1, np.dtype(ml_dtypes.bfloat16))
-    return tuple(kinds)
-
-
-def _out_shape(out: object) -> tuple[int, ...]:
-    if isinstance(out, np.ndarray):
-        return tuple(out.shape)
-    try:
-        return tuple(np.asarray(memoryview(out)).shape)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"out must be a NumPy array or a writable buffer, not {type(out).__name__}"
-        ) from None
+# The float dtypes the Python-side schemes produce, in the order their errors list them.
+_DTYPES = (FLOAT_DTYPES[2], FLOAT_DTYPES[3], FLOAT_DTYPES[0], FLOAT_DTYPES[1])
 
 
 def _full_shape(shape: Optional[ShapeLike], out: object, region: object) -> tuple[int, ...]:
@@ -106,45 +90,38 @@ def _full_shape(shape: Optional[ShapeLike], out: object, region: object) -> tupl
         raise TypeError("shape is required when out is not given")
     if region is not None:
         raise TypeError("shape (of the full tensor) is required when region is given")
-    return normalize_shape(_out_shape(out))
+    return normalize_shape(out_shape(out))
 
 
-class _Target:
+def _target(shape: Optional[ShapeLike], dtype: DTypeLike, out: object,
+            region: object) -> Target:
     """Where a Python-side (deterministic or orthogonal) result goes."""
+    return resolve_target(shape, dtype, out, region, _engine.empty, _DTYPES)
 
-    def __init__(self, shape: Optional[ShapeLike], dtype: DTypeLike, out: object,
-                 region: object) -> None:
-        if dtype is None:
-            dtype = out.dtype if isinstance(out, np.ndarray) else np.float32
-        self.dtype = normalize_dtype(dtype, _dtypes())
-        self.shape = _full_shape(shape, out, region)
-        self.start, self.length = normalize_region(region, self.shape)
-        if out is None:
-            self.out = _engine.empty(self.length, self.dtype)
-            self.result: np.ndarray = self.out
-        else:
-            self.out = check_out(out, self.dtype, self.length)
-            self.result = out  # type: ignore[assignment]  # the caller's object, as the engine returns
 
-    @property
-    def slices(self) -> tuple[slice, ...]:
-        return tuple(slice(s, s + n) for s, n in zip(self.start, self.length))
+def _slices(tgt: Target) -> tuple[slice, ...]:
+    return tuple(slice(s, s + n) for s, n in zip(tgt.start, tgt.length))
 
-    def place(self, index: Sequence[np.ndarray], values: Union[float, np.ndarray]) -> None:
-        """Writes ``values`` at the full-tensor positions ``index`` that fall in the region,
-        zeros everywhere else."""
-        self.out[...] = 0
-        if not index or index[0].size == 0:
-            return
-        keep = np.ones(index[0].shape, bool)
-        for idx, s, n in zip(index, self.start, self.length):
-            keep &= (idx >= s) & (idx < s + n)
-        local = tuple(idx[keep] - s for idx, s in zip(index, self.start))
-        vals = np.asarray(values, np.float64)
-        self.out[local] = (vals[keep] if vals.ndim else vals).astype(self.dtype)
+
+def _place(tgt: Target, index: Sequence[np.ndarray], values: Union[float, np.ndarray]) -> None:
+    """Writes ``values`` at the full-tensor positions ``index`` that fall in the region of
+    ``tgt``, zeros everywhere else."""
+    tgt.out[...] = 0
+    if not index or index[0].size == 0:
+        return
+    keep = np.ones(index[0].shape, bool)
+    for idx, s, n in zip(index, tgt.start, tgt.length):
+        keep &= (idx >= s) & (idx < s + n)
+    local = tuple(idx[keep] - s for idx, s in zip(index, tgt.start))
+    vals = np.asarray(values, np.float64)
+    tgt.out[local] = (vals[keep] if vals.ndim else vals).astype(tgt.dtype)
 
 
 def _real(value: object, name: str) -> float:
+    if type(value) is float or type(value) is int:  # fast path
+        v = float(value)
+        if math.isfinite(v):
+            return v
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
     v = float(value)
@@ -172,8 +149,19 @@ def _choice(value: object, name: str, allowed: Sequence[str]) -> str:
 def _torch_fans(full: tuple[int, ...], layout: str, in_axis: Optional[AxisLike],
                 out_axis: Optional[AxisLike], batch_axis: AxisLike,
                 transposed: bool) -> tuple[int, int]:
+    if in_axis is None and out_axis is None and _is_empty_axes(batch_axis) \
+            and type(layout) is str and type(transposed) is bool:
+        return _layout_fans(full, layout, transposed)
     return compute_fans(full, layout=layout, in_axis=in_axis, out_axis=out_axis,
                         batch_axis=batch_axis, transposed=transposed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout_fans(full: tuple[int, ...], layout: str, transposed: bool) -> tuple[int, int]:
+    """compute_fans with a layout's default axes, cached: a model's layers share few shapes,
+    and the general rule costs microseconds per tensor. Callers pass a normalised shape, a str
+    and a bool only, so equal keys mean equal arguments (an int 1 would equal True)."""
+    return compute_fans(full, layout=layout, transposed=transposed)
 
 
 def _keras_fans(full: tuple[int, ...], layout: Optional[str], in_axis: AxisLike,
@@ -187,6 +175,8 @@ def _keras_fans(full: tuple[int, ...], layout: Optional[str], in_axis: AxisLike,
             raise ValueError("pass either layout or in_axis/out_axis, not both")
         return compute_fans(full, layout=layout, batch_axis=batch_axis, transposed=transposed)
     if default_axes and _is_empty_axes(batch_axis):
+        if type(transposed) is bool:
+            return _layout_fans(full, "keras", transposed)
         return compute_fans(full, layout="keras", transposed=transposed)
     return compute_fans(full, layout="jax", in_axis=in_axis, out_axis=out_axis,
                         batch_axis=batch_axis, transposed=transposed)
@@ -198,12 +188,6 @@ def _is_axis(value: object, axis: int) -> bool:
 
 def _is_empty_axes(value: object) -> bool:
     return isinstance(value, (tuple, list)) and len(value) == 0
-
-
-def _trunc_normal_fill() -> Callable[..., np.ndarray]:
-    from .distributions import truncated_normal  # the engine's; imported when first needed
-
-    return truncated_normal
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,14 +208,16 @@ def zeros(
     shape : int or tuple of int, optional
         Shape of the full tensor; may be omitted when ``out`` is given without ``region``.
     dtype : float16, bfloat16, float32 (default, or ``out.dtype``) or float64
-    out : numpy.ndarray, optional
-        Writable C-contiguous array of the region's shape, filled in place and returned.
+    out : numpy.ndarray or torch.Tensor, optional
+        Writable C-contiguous array of the region's shape, filled in place and returned; or a
+        contiguous CPU torch tensor (a ``requires_grad`` parameter too), written through its
+        own storage and returned itself, with the same bits as an array.
     region : tuple of slices, optional
         Step-1 slices of ``shape``; the result has the region's shape.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -276,20 +262,24 @@ def constant(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
     Deterministic; no random draws.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and type(value) is not int and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"value must be a real number, not {type(value).__name__}")
-    tgt = _Target(shape, dtype, out, region)
+    tgt = _target(shape, dtype, out, region)
     v = float(value)
-    with np.errstate(over="ignore"):
+    if abs(v) <= largest(tgt.dtype):  # cannot overflow
         rounded = np.asarray(v, tgt.dtype)
-    if math.isfinite(v) and not np.isfinite(rounded.astype(np.float64)):
-        raise ValueError(f"value={v} overflows {tgt.dtype}")
+    else:
+        with np.errstate(over="ignore"):
+            rounded = np.asarray(v, tgt.dtype)
+        if math.isfinite(v) and not np.isfinite(rounded.astype(np.float64)):
+            raise ValueError(f"value={v} overflows {tgt.dtype}")
     _engine.fill_constant(tgt.out, rounded)
     return tgt.result
 
@@ -330,14 +320,14 @@ def xavier_uniform(
     seed : int in [0, 2**64), or None for fresh OS entropy
     stream : int in [0, 2**64), or str (a parameter name)
     dtype : float32 (default, or ``out.dtype``) or float64, or any dtype the engine takes
-    out : numpy.ndarray, optional
-        Filled in place and returned.
+    out : numpy.ndarray or torch.Tensor, optional
+        Filled in place and returned (see :func:`zeros`).
     region : tuple of slices, optional
         Produce only this sub-block of the full tensor; fans come from the full shape.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -382,7 +372,7 @@ def xavier_normal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -398,15 +388,23 @@ def xavier_normal(
 def _kaiming_std(full: tuple[int, ...], a: object, mode: object, nonlinearity: Nonlinearity,
                  layout: str, in_axis: Optional[AxisLike], out_axis: Optional[AxisLike],
                  batch_axis: AxisLike, transposed: bool) -> float:
-    if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Real):
+    if type(a) is not float and type(a) is not int and (
+            isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Real)):
         raise TypeError(f"a must be a real number, not {type(a).__name__}")
     m = _choice(mode, "mode", ("fan_in", "fan_out"))
-    gain = calculate_gain(nonlinearity, float(a))
+    if type(nonlinearity) is str:
+        gain = _named_gain(nonlinearity, float(a))
+    else:
+        gain = calculate_gain(nonlinearity, float(a))
     fan_in, fan_out = _torch_fans(full, layout, in_axis, out_axis, batch_axis, transposed)
     if not math.prod(full):
         return 0.0
     fan = fan_in if m == "fan_in" else fan_out
     return gain / math.sqrt(fan)
+
+
+# calculate_gain of a name, cached: keys are a str and a float, compared by value.
+_named_gain = functools.lru_cache(maxsize=256)(calculate_gain)
 
 
 def kaiming_uniform(
@@ -448,7 +446,7 @@ def kaiming_uniform(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -494,7 +492,7 @@ def kaiming_normal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -575,7 +573,7 @@ def orthogonal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -588,7 +586,7 @@ def orthogonal(
     from draws to matrices).
     """
     lay = check_layout(layout)
-    tgt = _Target(shape, dtype, out, region)
+    tgt = _target(shape, dtype, out, region)
     g = finite_param(gain, "gain", tgt.dtype)  # |entries| <= |gain|: no value can overflow
     full = tgt.shape
     if len(full) < 2:
@@ -607,7 +605,7 @@ def orthogonal(
         _orthogonal_matrix(rows, cols, seed, stream, g, tgt.dtype, out.reshape(rows, cols))
     else:
         w = _orthogonal_matrix(rows, cols, seed, stream, g, tgt.dtype)
-        out[...] = w.reshape(full)[tgt.slices].astype(tgt.dtype)
+        out[...] = w.reshape(full)[_slices(tgt)].astype(tgt.dtype)
     return tgt.result
 
 
@@ -631,7 +629,7 @@ def eye(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -663,7 +661,7 @@ def identity(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -677,14 +675,14 @@ def _diagonal(shape: Optional[ShapeLike], value: float, layout: str, dtype: DTyp
               out: Optional[np.ndarray], region: Optional[RegionLike], name: str,
               what: str = "value") -> np.ndarray:
     check_layout(layout)
-    tgt = _Target(shape, dtype, out, region)
+    tgt = _target(shape, dtype, out, region)
     value = finite_param(value, what, tgt.dtype)
     if len(tgt.shape) != 2:
         raise ValueError(f"{name} needs a 2-D shape, got {tgt.shape}")
     (r0, c0), (nr, nc) = tgt.start, tgt.length
     lo, hi = max(r0, c0), min(r0 + nr, c0 + nc)
     i = np.arange(lo, max(lo, hi))
-    tgt.place((i, i), value)
+    _place(tgt, (i, i), value)
     return tgt.result
 
 
@@ -736,7 +734,7 @@ def dirac(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -746,7 +744,7 @@ def dirac(
     if g < 1:
         raise ValueError(f"groups must be >= 1, got {g}")
     lay = check_layout(layout)
-    tgt = _Target(shape, dtype, out, region)
+    tgt = _target(shape, dtype, out, region)
     full = tgt.shape
     if len(full) not in (3, 4, 5):
         raise ValueError(f"dirac needs a 3-, 4- or 5-D shape, got {full}")
@@ -758,7 +756,7 @@ def dirac(
     d = np.arange(min(per, full[i_ax]))
     outs = (np.arange(g)[:, None] * per + d[None, :]).ravel()
     ins = np.tile(d, g)
-    tgt.place(_conv_index(full, lay, outs, ins, [full[a] // 2 for a in k_axes]), 1.0)
+    _place(tgt, _conv_index(full, lay, outs, ins, [full[a] // 2 for a in k_axes]), 1.0)
     return tgt.result
 
 
@@ -829,7 +827,7 @@ def variance_scaling(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -859,7 +857,7 @@ def variance_scaling(
     kw = dict(seed=seed, stream=stream, dtype=dtype, out=out, region=region)
     if dist == "truncated_normal":
         stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        return _trunc_normal_fill()(full, 0.0, stddev, -2.0, 2.0, **kw)
+        return truncated_normal(full, 0.0, stddev, -2.0, 2.0, **kw)
     if dist == "uniform":
         limit = math.sqrt(3.0 * variance)
         return uniform(full, -limit, limit, **kw)
@@ -897,7 +895,7 @@ def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -972,7 +970,7 @@ def delta_orthogonal(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
 
     Reproducibility
     ---------------
@@ -981,7 +979,7 @@ def delta_orthogonal(
     placement is deterministic, and a region equals the same slice of the whole.
     """
     lay = check_layout(layout)
-    tgt = _Target(shape, dtype, out, region)
+    tgt = _target(shape, dtype, out, region)
     sc = finite_param(scale, "scale", tgt.dtype)  # |entries| <= |scale|
     full = tgt.shape
     if len(full) not in (3, 4, 5):
@@ -996,6 +994,6 @@ def delta_orthogonal(
         return tgt.result
     q = _orthogonal_matrix(n_in, n_out, seed, stream, sc, tgt.dtype)
     ins, outs = np.indices((n_in, n_out)).reshape(2, -1)
-    tgt.place(_conv_index(full, lay, outs, ins, [(full[a] - 1) // 2 for a in k_axes]),
+    _place(tgt, _conv_index(full, lay, outs, ins, [(full[a] - 1) // 2 for a in k_axes]),
               q.ravel())
     return tgt.result

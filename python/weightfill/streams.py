@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import secrets
@@ -46,6 +47,8 @@ def _as_u64(value: object, what: str) -> int:
 
 def normalize_seed(seed: object) -> int:
     """An int seed in [0, 2**64); None draws 64 bits of fresh OS entropy."""
+    if type(seed) is int and 0 <= seed < _U64:  # fast path
+        return seed
     if seed is None:
         return secrets.randbits(64)
     return _as_u64(seed, "seed")
@@ -53,6 +56,15 @@ def normalize_seed(seed: object) -> int:
 
 def normalize_stream(stream: object) -> int:
     """An int stream in [0, 2**64), or a str mapped by :func:`stream_id`."""
-    if isinstance(stream, str):
+    if type(stream) is int and 0 <= stream < _U64:  # fast path
+        return stream
+    if type(stream) is str:
+        return _named_stream(stream)
+    if isinstance(stream, str):  # a str subclass: its own __eq__ and __hash__, not cached
         return stream_id(stream)
     return _as_u64(stream, "stream")
+
+
+# Stream ids of names seen recently: a model's parameter names recur (every re-initialization,
+# every shard of a tensor), and SHA-256 costs about half a microsecond per name.
+_named_stream = functools.lru_cache(maxsize=1 << 16)(stream_id)

@@ -9,6 +9,7 @@ import torch
 
 from .. import _engine
 from .._args import BFLOAT16
+from .._backends import torch_storage_view
 
 __all__ = ["numpy_dtype", "dtype_name", "numpy_view", "allocate", "check_fillable"]
 
@@ -45,16 +46,12 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 
 
 def numpy_view(t: torch.Tensor) -> np.ndarray:
-    """A NumPy array over the same memory as the contiguous CPU tensor ``t`` (no copy).
-
-    ``Tensor.numpy()`` has no bfloat16, so a bfloat16 tensor is viewed as int16 first and the
-    array re-typed as ml_dtypes.bfloat16 (same bits). ``detach()`` shares the storage, so a
-    parameter with ``requires_grad`` is written without autograd recording an operation.
+    """A NumPy array over the same memory as the contiguous CPU tensor ``t`` (no copy); a
+    bfloat16 tensor gives an ml_dtypes.bfloat16 array with the same bits, and a parameter with
+    ``requires_grad`` is written without autograd recording an operation. The one
+    implementation is :func:`weightfill._backends.torch_storage_view`, which ``out=`` uses too.
     """
-    d = t.detach()
-    if d.dtype == torch.bfloat16:
-        return d.view(torch.int16).numpy().view(BFLOAT16)
-    return d.numpy()
+    return torch_storage_view(t)
 
 
 def allocate(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

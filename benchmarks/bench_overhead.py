@@ -1,0 +1,177 @@
+"""Per-call overhead of every public fill on small tensors, against NumPy, side by side.
+
+    python benchmarks/bench_overhead.py [--rounds 15] [--sizes 16 256 4096] [--dtype float32]
+                                        [--torch]
+
+For every public fill (distributions and schemes) at 16, 256 and 4096 values it prints the
+median time per call of weightfill filling a preallocated ``out=`` and of NumPy's equivalent
+on the same buffer: ``Generator(PCG64).random(out=)`` for uniform fills,
+``.standard_normal(out=)`` for normal, truncated-normal and sparse fills, ``ndarray.fill``
+for constant fills. The two are timed in alternating batches of calls (each batch about a
+millisecond), so machine load drifts over both; the ratio is weightfill's median over NumPy's.
+Targets (issue 12): ratio <= 3 at 16 values, <= 1 from 256 values on.
+
+Distributions are called as ``normal(None, seed=0, out=buf)`` (the call the issue measured),
+schemes as ``he_normal(shape, seed=0, stream="layer.weight", out=buf)``, as an adapter does.
+``--torch`` adds rows for a torch tensor as ``out=`` against torch's in-place ``normal_`` /
+``uniform_`` / ``torch.nn.init.kaiming_uniform_`` (the "peer" column is then torch's time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import weightfill as wf
+
+STREAM = "layer.weight"
+
+
+def _shape2d(n: int) -> tuple[int, int]:
+    r = int(round(n ** 0.5))
+    return (r, n // r)
+
+
+def fills(dtype: np.dtype) -> list[tuple[str, str, Callable[[np.ndarray], object]]]:
+    """(name, numpy contender, call on a buffer) for every public fill."""
+    kw = dict(seed=0, stream=STREAM)
+    rows: list[tuple[str, str, Callable[[np.ndarray], object]]] = [
+        ("uniform", "random", lambda b: wf.uniform(None, seed=0, out=b)),
+        ("normal", "standard_normal", lambda b: wf.normal(None, seed=0, out=b)),
+        ("truncated_normal", "standard_normal",
+         lambda b: wf.truncated_normal(None, seed=0, out=b)),
+        ("truncated_normal(3, 5)", "standard_normal",
+         lambda b: wf.truncated_normal(None, 0.0, 1.0, 3.0, 5.0, seed=0, out=b)),
+        ("sparse(0.5)", "standard_normal", lambda b: wf.sparse(b.shape, 0.5, out=b, **kw)),
+    ]
+    for name in ("xavier_uniform", "kaiming_uniform", "he_uniform", "lecun_uniform",
+                 "glorot_uniform"):
+        rows.append((name, "random", _scheme(getattr(wf, name), kw)))
+    for name in ("xavier_normal", "kaiming_normal", "he_normal", "lecun_normal",
+                 "glorot_normal", "variance_scaling"):
+        rows.append((name, "standard_normal", _scheme(getattr(wf, name), kw)))
+    rows.append(("variance_scaling(uniform)", "random",
+                 lambda b: wf.variance_scaling(b.shape, 2.0, "fan_avg", "uniform", out=b, **kw)))
+    rows.append(("constant(0.5)", "fill", lambda b: wf.constant(b.shape, 0.5, out=b)))
+    rows.append(("zeros", "fill", lambda b: wf.zeros(b.shape, out=b)))
+    rows.append(("ones", "fill", lambda b: wf.ones(b.shape, out=b)))
+    return rows
+
+
+def _scheme(fn: Callable[..., object], kw: dict) -> Callable[[np.ndarray], object]:
+    return lambda b: fn(b.shape, out=b, **kw)
+
+
+def contender(kind: str, gen: np.random.Generator) -> Callable[[np.ndarray], object]:
+    if kind == "random":
+        return lambda b: gen.random(out=b, dtype=b.dtype)
+    if kind == "standard_normal":
+        return lambda b: gen.standard_normal(out=b, dtype=b.dtype)
+    return lambda b: b.fill(0.5)
+
+
+def per_call(fn: Callable[[], object], k: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(k):
+        fn()
+    return (time.perf_counter() - t0) / k
+
+
+def calls_per_batch(fn: Callable[[], object], budget: float = 1e-3) -> int:
+    fn()  # warm-up: caches, first-call imports, page faults
+    k = 1
+    while True:
+        t = per_call(fn, k) * k
+        if t >= budget / 4 or k >= 1 << 16:
+            return max(1, int(k * budget / max(t, 1e-9)))
+        k *= 4
+
+
+def side_by_side(fa: Callable[[], object], fb: Callable[[], object],
+                 rounds: int) -> tuple[float, float]:
+    """Medians of per-call times, batches of ``fa`` and ``fb`` alternating (and which goes
+    first alternating too)."""
+    ka, kb = calls_per_batch(fa), calls_per_batch(fb)
+    ta, tb = [], []
+    for r in range(rounds):
+        if r % 2:
+            tb.append(per_call(fb, kb))
+            ta.append(per_call(fa, ka))
+        else:
+            ta.append(per_call(fa, ka))
+            tb.append(per_call(fb, kb))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def target(n: int) -> float:
+    return 3.0 if n <= 16 else 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15, help="alternating batches (median)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 4096])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--only", nargs="*", default=None, help="fill names to run")
+    ap.add_argument("--torch", action="store_true", help="add torch-tensor out= rows")
+    args = ap.parse_args(argv)
+    dt = np.dtype(args.dtype)
+    gen = np.random.Generator(np.random.PCG64(0))
+    print(f"weightfill {wf.__version__}, numpy {np.__version__}, python "
+          f"{sys.version.split()[0]}, {wf.get_num_threads()} threads, {dt}; median of "
+          f"{args.rounds} alternating batches")
+    print(f"{'fill':<26}{'n':>6}{'weightfill us':>15}{'peer us':>10}  {'contender':<16}"
+          f"{'ratio':>7}{'target':>8}")
+    misses = 0
+    rows = fills(dt)
+    if args.torch:
+        rows += _torch_rows()
+    for name, kind, call in rows:
+        if args.only and name not in args.only:
+            continue
+        for n in args.sizes:
+            if kind.startswith("torch"):
+                a_fn, b_fn = call(n, dt)  # type: ignore[call-arg]
+            else:
+                buf = np.zeros(_shape2d(n), dt)
+                a_fn, b_fn = (lambda c=call, b=buf: c(b)), (lambda c=contender(kind, gen),
+                                                             b=buf: c(b))
+            ta, tb = side_by_side(a_fn, b_fn, args.rounds)
+            ratio = ta / tb
+            ok = ratio <= target(n)
+            misses += not ok
+            print(f"{name:<26}{n:>6}{ta * 1e6:>15.2f}{tb * 1e6:>10.2f}  {kind:<16}"
+                  f"{ratio:>7.2f}{'<= ' + str(target(n)):>8}{'' if ok else '  MISS'}")
+    print(f"{misses} case(s) miss their target")
+    return 0
+
+
+def _torch_rows() -> list[tuple[str, str, Callable[..., object]]]:
+    import torch
+
+    tdt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+    def normal(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
+        t = torch.zeros(_shape2d(n), dtype=tdt[dt])
+        return (lambda: wf.normal(None, seed=0, out=t)), (lambda: t.normal_())
+
+    def uniform(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
+        t = torch.zeros(_shape2d(n), dtype=tdt[dt])
+        return (lambda: wf.uniform(None, seed=0, out=t)), (lambda: t.uniform_())
+
+    def kaiming(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
+        t = torch.nn.Parameter(torch.zeros(_shape2d(n), dtype=tdt[dt]))
+        return ((lambda: wf.kaiming_uniform(t.shape, seed=0, stream=STREAM, out=t)),
+                (lambda: torch.nn.init.kaiming_uniform_(t)))
+
+    return [("normal(out=tensor)", "torch normal_", normal),
+            ("uniform(out=tensor)", "torch uniform_", uniform),
+            ("kaiming_uniform(Parameter)", "torch kaiming_", kaiming)]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
