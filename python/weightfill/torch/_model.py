@@ -20,6 +20,7 @@ from .. import _engine
 from ..manifest import Manifest, TensorEntry
 from ..params import DETERMINISTIC, parse_rule
 from ..streams import normalize_seed, stream_id
+from . import _dtensor
 from . import init as _init
 from ._laws import Law, torch_law
 from ._tensors import allocate, dtype_name, numpy_view
@@ -45,6 +46,8 @@ class Slot:
     law: Optional[Law] = None
     source: str = ""
     entry: Optional[TensorEntry] = None
+    sharded: bool = False  # a DTensor: this rank fills ``region`` of the full tensor
+    region: Optional[tuple[slice, ...]] = None
 
 
 def _qualify(prefix: str, *parts: str) -> str:
@@ -81,6 +84,9 @@ def _slots(module: nn.Module, prefix: str) -> dict[str, Slot]:
             is_buffer = local in m._buffers
             persistent = not (is_buffer and local in m._non_persistent_buffers_set)
             slots[name] = by_id[id(t)] = Slot(name, m, mname, local, t, is_buffer, persistent)
+            if _dtensor.is_dtensor(t):
+                slots[name].sharded = True
+                slots[name].region = _dtensor.region(name, t)
     return slots
 
 
@@ -188,6 +194,11 @@ def plan(module: nn.Module, seed: int, rules: Optional[Rules], prefix: str) -> P
     for slot in slots.values():
         chosen = _match_rule(slot, checked) or laws.get(slot.name)
         if chosen is None:
+            if slot.sharded and slot.persistent:
+                raise ValueError(
+                    f"{slot.name}: a DTensor of {type(slot.owner).__name__}, a module type "
+                    "weightfill has no law for; its own reset_parameters cannot fill a shard: "
+                    f"give a rule, e.g. rules={{{slot.name!r}: ('normal', {{'std': 0.02}})}}")
             if callable(getattr(slot.owner, "reset_parameters", None)):
                 fallback.setdefault(id(slot.owner), (slot.owner, []))[1].append(slot)
             elif not slot.persistent:
@@ -238,20 +249,30 @@ def _fill(p: Plan) -> None:
         for s in p.slots:
             e = s.entry
             assert e is not None
-            t = s.tensor
+            t = _writable(s)
             if t.is_meta:
                 raise ValueError(f"{s.name} is on the meta device: use materialize()")
+            if s.sharded and t.numel() == 0:  # an empty shard, or a rank outside the mesh
+                continue
             direct = t.device.type == "cpu" and t.is_contiguous()
             target = t if direct else allocate(tuple(t.shape), t.dtype)
-            e._draw(None, numpy_view(target))
+            e._draw(s.region, numpy_view(target))
             if not direct:  # channels_last or another device: logical C order, as torch does
                 copies.append((t, target))
     with torch.no_grad():
         for t, target in copies:
             t.copy_(target)
         for s in p.slots:
+            t = _writable(s)
+            first = s.region[0].start if s.region else 0
             for r in s.entry.zero_rows if s.entry is not None else ():
-                s.tensor[r].zero_()
+                if 0 <= r - first < (t.shape[0] if t.dim() else 0):  # rows of this shard only
+                    t[r - first].zero_()
+
+
+def _writable(s: Slot) -> torch.Tensor:
+    """What a slot's fill writes: the tensor, or a DTensor's local shard (region ``s.region``)."""
+    return _dtensor.local(s.tensor) if s.sharded else s.tensor
 
 
 def _run_fallbacks(p: Plan) -> None:
@@ -404,17 +425,23 @@ def _allocate(module: nn.Module) -> None:
             if t is None or not t.is_meta:
                 continue
             if id(t) not in new:
-                new[id(t)] = nn.Parameter(allocate(tuple(t.shape), t.dtype),
-                                          requires_grad=t.requires_grad)
+                new[id(t)] = nn.Parameter(_empty_like(t), requires_grad=t.requires_grad)
             m._parameters[local] = new[id(t)]  # type: ignore[assignment]
         for local, b in list(m._buffers.items()):
             if b is None or not b.is_meta:
                 continue
             if id(b) not in new:
-                new[id(b)] = allocate(tuple(b.shape), b.dtype)
+                new[id(b)] = _empty_like(b)
             m._buffers[local] = new[id(b)]
         if isinstance(m, nn.RNNBase):
             m._init_flat_weights()  # it caches references to its parameters
+
+
+def _empty_like(t: torch.Tensor) -> torch.Tensor:
+    """New CPU storage for meta tensor ``t``: a DTensor gets its local shard's shape only."""
+    if _dtensor.is_dtensor(t):
+        return _dtensor.allocate_like(t)
+    return allocate(tuple(t.shape), t.dtype)
 
 
 def _refresh(p: Plan, module: nn.Module, prefix: str) -> None:
