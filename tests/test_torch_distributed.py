@@ -13,7 +13,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -139,13 +142,13 @@ class Tiny(nn.Module):
         return self.head(self.norm(x))  # type: ignore[no-any-return]
 
 
-def _oracle(make, **kw) -> dict[str, torch.Tensor]:
+def _oracle(make, seed: int = SEED) -> dict[str, torch.Tensor]:
     """The single-process materialize of the same model and seed."""
     import weightfill.torch as wft
 
     with torch.device("meta"):
         model = make()
-    wft.materialize(model, seed=SEED, **kw)
+    wft.materialize(model, seed=seed)
     return {n: t.detach().clone() for n, t in model.state_dict().items()}
 
 
@@ -270,6 +273,12 @@ def case_one_dim(rank: int, world: int) -> dict:
     _distribute(cpu, mesh)
     m2 = wft.init_module(cpu, seed=SEED)
     _check_gathered(cpu, expected)
+    bf16 = lambda: Mixed().to(torch.bfloat16)  # noqa: E731
+    with torch.device("meta"):
+        half = bf16()
+    _distribute(half, mesh)
+    wft.materialize(half, seed=SEED)
+    _check_gathered(half, _oracle(bf16))
     strided = _non_contiguous_shard(mesh)
     shard = strided.weight.to_local()
     layout = (shard.data_ptr(), shard.stride())
@@ -309,6 +318,14 @@ def case_fsdp(rank: int, world: int) -> dict:
         got = model(tokens)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
     _check_gathered(model, expected)
+    # init_module on the FSDP2 model after its lazy init (uneven shards now views of its
+    # padded storage), then another forward
+    wft.init_module(model, seed=SEED + 1)
+    again = _oracle(Tiny, seed=SEED + 1)
+    _check_gathered(model, again)
+    reference.load_state_dict(again)
+    with torch.no_grad():  # FSDP2 all-gathers its padded storage: the new values are in it
+        torch.testing.assert_close(model(tokens), reference(tokens), rtol=1e-6, atol=1e-6)
     return {"gathered": gathered, "local": local, "same": _same_everywhere(man.to_json())}
 
 
@@ -437,3 +454,19 @@ def test_placements_that_are_not_a_region(ranks):
         assert "Partial(sum)" in messages["partial"] and "weight" in messages["partial"]
         assert "_StridedShard" in messages["strided"]
         assert "NoLaw" in messages["no_law"]
+
+
+@pytest.mark.slow
+def test_fsdp2_llama_example_runs(tmp_path):
+    """examples/fsdp2_llama.py (its tiny config) on 2 spawned ranks, with a forward pass."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "fsdp2_llama.py"
+    res = subprocess.run([sys.executable, str(script), "--ranks", "2", "--config", "tiny",
+                          "--forward"], capture_output=True, text=True, timeout=JOIN_TIMEOUT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    for rank in (0, 1):
+        assert f"rank {rank}/2: materialize" in res.stdout
+        assert f"rank {rank}: forward ok, logits (1, 8, 1000)" in res.stdout
+    local = {float(x) for x in re.findall(r"local shards ([0-9.]+) MiB of", res.stdout)}
+    total = {float(x) for x in re.findall(r"MiB of ([0-9.]+) MiB", res.stdout)}
+    assert len(local) == 1 and len(total) == 1 and local.pop() < total.pop()

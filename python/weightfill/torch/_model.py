@@ -4,7 +4,9 @@ user's rule, filled in one fill plan (docs/torch.md).
 Data flow: ``plan(module)`` walks the module tree once and produces one :class:`Slot` per
 distinct tensor (tied tensors once, their other names as aliases) with its manifest entry;
 ``manifest()`` returns the entries, ``init_module()`` fills the tensors in place, and
-``materialize()`` first gives meta tensors real CPU storage.
+``materialize()`` first gives meta tensors real CPU storage. A DTensor's slot also holds the
+region of the full tensor its local shard is (``_dtensor.region``), and the fill writes that
+region into ``to_local()``.
 """
 
 from __future__ import annotations
@@ -344,7 +346,9 @@ def init_module(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     ----------
     module : torch.nn.Module
         On the CPU (use :func:`materialize` for a meta-device model). Tied tensors are filled
-        once.
+        once. Parameters and buffers may be DTensors (FSDP2, tensor parallel,
+        ``distribute_tensor``; placements ``Shard(d)``, ``Replicate()``): each rank fills its
+        local shard with that region of the full tensor, without communication.
     seed : int in [0, 2**64)
     rules : mapping, optional
         Glob patterns of qualified names (``"*.bias"``, ``"layers.*.attn.*.weight"``) or
@@ -386,7 +390,9 @@ def materialize(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     Each tensor gets its own CPU storage from weightfill's allocator (2 MiB aligned and
     advised for huge pages when large, so the filling threads fault it in), then every tensor
     is filled in one fill plan. Tied tensors stay tied. Tensors already on the CPU are
-    re-initialized in place.
+    re-initialized in place. A DTensor parameter (FSDP2's ``fully_shard`` on a meta model,
+    tensor parallel) gets storage for this rank's local shard only, and gathering it with
+    ``full_tensor()`` gives the single-process values, whatever the mesh and placements.
 
     Parameters
     ----------
