@@ -2,19 +2,23 @@
 tensor a rank's local shard is, and local storage for meta shards (docs/torch.md, "Sharded
 models").
 
-Imported only when a model holds a DTensor: ``torch.distributed`` is missing from some torch
-builds, and :func:`is_dtensor` never imports it (a DTensor exists only once its module has
-been imported).
+``torch.distributed`` is missing from some torch builds, so this module imports it only inside
+the functions that receive a DTensor, and :func:`is_dtensor` never imports it (a DTensor
+exists only once its module has been imported).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import torch
 
 from ._tensors import allocate
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
+    from torch.distributed.tensor import DTensor
 
 __all__ = ["is_dtensor", "region", "local", "allocate_like"]
 
@@ -28,14 +32,15 @@ def is_dtensor(t: object) -> bool:
     return api is not None and isinstance(t, api.DTensor)
 
 
-def region(name: str, t: torch.Tensor) -> Region:
-    """The region of the full tensor that this rank's local shard of DTensor ``t`` holds
+def region(name: str, tensor: torch.Tensor) -> Region:
+    """The region of the full tensor that this rank's local shard of DTensor ``tensor`` holds
     (None: all of it), or a ValueError naming ``name`` and the placement weightfill cannot
     express as one region."""
     from torch.distributed.tensor import Partial, Replicate, Shard
     from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
     from torch.distributed.tensor.placement_types import _StridedShard
 
+    t = cast("DTensor", tensor)
     mesh, placements, shape = t.device_mesh, tuple(t.placements), tuple(t.shape)
     for i, p in enumerate(placements):
         if isinstance(p, Partial):
@@ -56,8 +61,9 @@ def region(name: str, t: torch.Tensor) -> Region:
     return tuple(slice(o, o + n) for o, n in zip(offset, local_shape))
 
 
-def _check_blocks(name: str, shape: tuple[int, ...], mesh: object, placements: tuple,
-                  local_shape: tuple[int, ...], offset: tuple[int, ...]) -> None:
+def _check_blocks(name: str, shape: tuple[int, ...], mesh: DeviceMesh,
+                  placements: tuple[Any, ...], local_shape: tuple[int, ...],
+                  offset: tuple[int, ...]) -> None:
     """A ValueError unless each sharded dimension of this rank's shard is one run of indices.
 
     ``compute_local_shape_and_global_offset`` gives only the first index of a dimension: a
@@ -66,13 +72,14 @@ def _check_blocks(name: str, shape: tuple[int, ...], mesh: object, placements: t
     own ``_split_tensor`` (the split ``distribute_tensor`` applies to data), applied in mesh
     order to an index range of the dimension: torch has no public function that lists them.
     """
-    coordinate = mesh.get_coordinate()  # type: ignore[attr-defined]
+    coordinate = mesh.get_coordinate()
+    assert coordinate is not None  # region() returned earlier for a rank outside the mesh
     for d in {p.dim for p in placements if hasattr(p, "dim")}:
         index = torch.arange(shape[d])
         for i, p in enumerate(placements):
             if getattr(p, "dim", None) == d:
-                pieces, _ = p._split_tensor(index, mesh.size(i),  # type: ignore[attr-defined]
-                                            with_padding=False, contiguous=False)
+                pieces, _ = p._split_tensor(index, mesh.size(i), with_padding=False,
+                                            contiguous=False)
                 index = pieces[coordinate[i]]
         run = torch.arange(offset[d], offset[d] + local_shape[d])
         if index.numel() != local_shape[d] or not torch.equal(index, run):
@@ -86,14 +93,15 @@ def local(t: torch.Tensor) -> torch.Tensor:
     """The local shard of DTensor ``t`` (the tensor itself, not a copy, so filling it fills
     the DTensor; FSDP2's is a view of its padded storage)."""
     with torch.no_grad():
-        return t.to_local()  # type: ignore[no-any-return, attr-defined]
+        return cast("DTensor", t).to_local()
 
 
-def allocate_like(t: torch.Tensor) -> torch.Tensor:
-    """A DTensor with the mesh, placements, shape and stride of the meta DTensor ``t`` over
-    new CPU storage (weightfill's allocator) of its local shape only."""
+def allocate_like(tensor: torch.Tensor) -> torch.Tensor:
+    """A DTensor with the mesh, placements, shape and stride of the meta DTensor ``tensor``
+    over new CPU storage (weightfill's allocator) of its local shape only."""
     from torch.distributed.tensor import DTensor
 
+    t = cast("DTensor", tensor)
     shard = allocate(tuple(local(t).shape), t.dtype)
-    return DTensor.from_local(shard, t.device_mesh, t.placements,  # type: ignore[attr-defined]
-                              run_check=False, shape=t.shape, stride=t.stride())
+    return DTensor.from_local(shard, t.device_mesh, t.placements, run_check=False,
+                              shape=t.shape, stride=t.stride())
