@@ -28,6 +28,7 @@ if not dist.is_available():
     pytest.skip("torch.distributed is not available in this torch build", allow_module_level=True)
 
 import torch.multiprocessing as mp  # noqa: E402
+from torch.distributed.tensor.debug import CommDebugMode  # noqa: E402
 from torch import nn  # noqa: E402
 
 SEED = 20261207
@@ -265,7 +266,12 @@ def case_one_dim(rank: int, world: int) -> dict:
     with torch.device("meta"):
         meta = Mixed()
     placements = _distribute(meta, mesh)
-    m1 = wft.materialize(meta, seed=SEED)
+    with CommDebugMode() as comm:
+        m1 = wft.materialize(meta, seed=SEED)
+    assert comm.get_total_counts() == 0, comm.get_comm_counts()  # no communication
+    with CommDebugMode() as comm:  # the counter sees a collective (so the 0 above means it)
+        meta.fc.weight.full_tensor()
+    assert comm.get_total_counts() > 0 or world == 1
     gathered = _check_gathered(meta, expected)
     local = _check_local(meta, m1)
 
@@ -306,7 +312,9 @@ def case_fsdp(rank: int, world: int) -> dict:
     for b in model.blocks:
         fully_shard(b, mesh=mesh)
     fully_shard(model, mesh=mesh)
-    man = wft.materialize(model, seed=SEED)
+    with CommDebugMode() as comm:
+        man = wft.materialize(model, seed=SEED)
+    assert comm.get_total_counts() == 0, comm.get_comm_counts()
     gathered = _check_gathered(model, expected)
     local = _check_local(model, man)
 
