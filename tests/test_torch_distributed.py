@@ -28,8 +28,8 @@ if not dist.is_available():
     pytest.skip("torch.distributed is not available in this torch build", allow_module_level=True)
 
 import torch.multiprocessing as mp  # noqa: E402
-from torch.distributed.tensor.debug import CommDebugMode  # noqa: E402
 from torch import nn  # noqa: E402
+from torch.distributed.tensor.debug import CommDebugMode  # noqa: E402
 
 SEED = 20261207
 JOIN_TIMEOUT = 240.0  # seconds for a whole spawn; a hang fails the test instead of blocking CI
@@ -48,9 +48,16 @@ def _free_port() -> int:
 def _spawn(world: int, out: Path) -> list[dict]:
     """Runs every case for ``world`` ranks in one spawn of ``world`` processes; returns each
     rank's report (case name -> what it checked)."""
-    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the children (read at their import)
-    ctx = mp.start_processes(_worker, args=(world, _free_port(), str(out)), nprocs=world,
-                             join=False, start_method="spawn")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # the children inherit it (read at their import)
+    try:
+        ctx = mp.start_processes(_worker, args=(world, _free_port(), str(out)), nprocs=world,
+                                 join=False, start_method="spawn")
+    finally:
+        if threads is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = threads
     deadline = time.monotonic() + JOIN_TIMEOUT
     try:
         while not ctx.join(timeout=5):
