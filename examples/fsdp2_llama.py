@@ -170,6 +170,7 @@ def run(rank: int, world: int, args: argparse.Namespace) -> None:
 
 
 def _rss_mib() -> float:
+    """Current RSS (Linux: /proc; ``ru_maxrss`` above is in KiB there too)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
