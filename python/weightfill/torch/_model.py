@@ -4,7 +4,9 @@ user's rule, filled in one fill plan (docs/torch.md).
 Data flow: ``plan(module)`` walks the module tree once and produces one :class:`Slot` per
 distinct tensor (tied tensors once, their other names as aliases) with its manifest entry;
 ``manifest()`` returns the entries, ``init_module()`` fills the tensors in place, and
-``materialize()`` first gives meta tensors real CPU storage.
+``materialize()`` first gives meta tensors real CPU storage. A DTensor's slot also holds the
+region of the full tensor its local shard is (``_dtensor.region``), and the fill writes that
+region into ``to_local()``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .. import _engine
 from ..manifest import Manifest, TensorEntry
 from ..params import DETERMINISTIC, parse_rule
 from ..streams import normalize_seed, stream_id
+from . import _dtensor
 from . import init as _init
 from ._laws import Law, torch_law
 from ._tensors import allocate, dtype_name, numpy_view
@@ -45,6 +48,8 @@ class Slot:
     law: Optional[Law] = None
     source: str = ""
     entry: Optional[TensorEntry] = None
+    sharded: bool = False  # a DTensor: this rank fills ``region`` of the full tensor
+    region: Optional[tuple[slice, ...]] = None
 
 
 def _qualify(prefix: str, *parts: str) -> str:
@@ -81,6 +86,9 @@ def _slots(module: nn.Module, prefix: str) -> dict[str, Slot]:
             is_buffer = local in m._buffers
             persistent = not (is_buffer and local in m._non_persistent_buffers_set)
             slots[name] = by_id[id(t)] = Slot(name, m, mname, local, t, is_buffer, persistent)
+            if _dtensor.is_dtensor(t):
+                slots[name].sharded = True
+                slots[name].region = _dtensor.region(name, t)
     return slots
 
 
@@ -188,6 +196,11 @@ def plan(module: nn.Module, seed: int, rules: Optional[Rules], prefix: str) -> P
     for slot in slots.values():
         chosen = _match_rule(slot, checked) or laws.get(slot.name)
         if chosen is None:
+            if slot.sharded and slot.persistent:
+                raise ValueError(
+                    f"{slot.name}: a DTensor of {type(slot.owner).__name__}, a module type "
+                    "weightfill has no law for; its own reset_parameters cannot fill a shard: "
+                    f"give a rule, e.g. rules={{{slot.name!r}: ('normal', {{'std': 0.02}})}}")
             if callable(getattr(slot.owner, "reset_parameters", None)):
                 fallback.setdefault(id(slot.owner), (slot.owner, []))[1].append(slot)
             elif not slot.persistent:
@@ -238,20 +251,30 @@ def _fill(p: Plan) -> None:
         for s in p.slots:
             e = s.entry
             assert e is not None
-            t = s.tensor
+            t = _writable(s)
             if t.is_meta:
                 raise ValueError(f"{s.name} is on the meta device: use materialize()")
+            if s.sharded and t.numel() == 0:  # an empty shard, or a rank outside the mesh
+                continue
             direct = t.device.type == "cpu" and t.is_contiguous()
             target = t if direct else allocate(tuple(t.shape), t.dtype)
-            e._draw(None, numpy_view(target))
+            e._draw(s.region, numpy_view(target))
             if not direct:  # channels_last or another device: logical C order, as torch does
                 copies.append((t, target))
     with torch.no_grad():
         for t, target in copies:
             t.copy_(target)
         for s in p.slots:
+            t = _writable(s)
+            first = s.region[0].start if s.region else 0
             for r in s.entry.zero_rows if s.entry is not None else ():
-                s.tensor[r].zero_()
+                if 0 <= r - first < (t.shape[0] if t.dim() else 0):  # rows of this shard only
+                    t[r - first].zero_()
+
+
+def _writable(s: Slot) -> torch.Tensor:
+    """What a slot's fill writes: the tensor, or a DTensor's local shard (region ``s.region``)."""
+    return _dtensor.local(s.tensor) if s.sharded else s.tensor
 
 
 def _run_fallbacks(p: Plan) -> None:
@@ -323,7 +346,9 @@ def init_module(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     ----------
     module : torch.nn.Module
         On the CPU (use :func:`materialize` for a meta-device model). Tied tensors are filled
-        once.
+        once. Parameters and buffers may be DTensors (FSDP2, tensor parallel,
+        ``distribute_tensor``; placements ``Shard(d)``, ``Replicate()``): each rank fills its
+        local shard with that region of the full tensor, without communication.
     seed : int in [0, 2**64)
     rules : mapping, optional
         Glob patterns of qualified names (``"*.bias"``, ``"layers.*.attn.*.weight"``) or
@@ -365,7 +390,9 @@ def materialize(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     Each tensor gets its own CPU storage from weightfill's allocator (2 MiB aligned and
     advised for huge pages when large, so the filling threads fault it in), then every tensor
     is filled in one fill plan. Tied tensors stay tied. Tensors already on the CPU are
-    re-initialized in place.
+    re-initialized in place. A DTensor parameter (FSDP2's ``fully_shard`` on a meta model,
+    tensor parallel) gets storage for this rank's local shard only, and gathering it with
+    ``full_tensor()`` gives the single-process values, whatever the mesh and placements.
 
     Parameters
     ----------
@@ -404,17 +431,23 @@ def _allocate(module: nn.Module) -> None:
             if t is None or not t.is_meta:
                 continue
             if id(t) not in new:
-                new[id(t)] = nn.Parameter(allocate(tuple(t.shape), t.dtype),
-                                          requires_grad=t.requires_grad)
+                new[id(t)] = nn.Parameter(_empty_like(t), requires_grad=t.requires_grad)
             m._parameters[local] = new[id(t)]  # type: ignore[assignment]
         for local, b in list(m._buffers.items()):
             if b is None or not b.is_meta:
                 continue
             if id(b) not in new:
-                new[id(b)] = allocate(tuple(b.shape), b.dtype)
+                new[id(b)] = _empty_like(b)
             m._buffers[local] = new[id(b)]
         if isinstance(m, nn.RNNBase):
             m._init_flat_weights()  # it caches references to its parameters
+
+
+def _empty_like(t: torch.Tensor) -> torch.Tensor:
+    """New CPU storage for meta tensor ``t``: a DTensor gets its local shard's shape only."""
+    if _dtensor.is_dtensor(t):
+        return _dtensor.allocate_like(t)
+    return allocate(tuple(t.shape), t.dtype)
 
 
 def _refresh(p: Plan, module: nn.Module, prefix: str) -> None:
