@@ -46,6 +46,8 @@ def normalize_shape(shape: object) -> tuple[int, ...]:
     for i, d in enumerate(dims):
         if d < 0:
             raise ValueError(f"shape[{i}] must be >= 0, got {d}")
+        if d >= MAX_ELEMENTS:  # allowed by the element count only beside a 0: refused too
+            raise ValueError(f"shape[{i}] = {d} is too large; the limit is 2**62")
     if math.prod(dims) >= MAX_ELEMENTS:
         raise ValueError(f"shape {dims} has {math.prod(dims)} elements; the limit is 2**62")
     return dims
@@ -172,8 +174,12 @@ def resolve_target(
             raise TypeError("shape is required when out is not given")
         if region is not None:
             raise TypeError("shape (of the full tensor) is required when region is given")
-        full = normalize_shape(np.shape(out) if isinstance(out, np.ndarray) else
-                               np.asarray(memoryview(out)).shape)  # type: ignore[arg-type]
+        try:
+            full = normalize_shape(np.shape(out) if isinstance(out, np.ndarray) else
+                                   np.asarray(memoryview(out)).shape)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"out must be a NumPy array or a writable buffer, not "
+                            f"{type(out).__name__}") from None
     else:
         full = normalize_shape(shape)
     start, length = normalize_region(region, full)
