@@ -1063,3 +1063,44 @@ def test_dask_array_arguments(data):
             kw.pop("seed")
         want = getattr(wf, call.kw["scheme"])(**kw)
         assert bits(result.compute(scheduler="synchronous")) == bits(want)
+
+
+@fuzz(30)
+@given(data=st.data())
+def test_jax_make_array_shardings(data):
+    """Shardings over this process's devices (one mesh axis); the values equal the NumPy call
+    of weightfill, or a rejection names the argument."""
+    jax = pytest.importorskip("jax")
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
+    from weightfill.jax import make_array
+
+    mesh = Mesh(np.array(jax.devices()), ("x",))
+    call = Call()
+    call.put("scheme", data.draw(st.one_of(ok(st.sampled_from(["normal", "he_uniform",
+                                                               "zeros"])), bad("nope", 3))))
+    call.put("shape", data.draw(st.one_of(ok(st.lists(st.integers(0, 6), min_size=2,
+                                                      max_size=2).map(tuple)),
+                                          bad((-1, 2), "ab", (2.0, 3)))))
+    spec = data.draw(st.sampled_from([("none", OK), (None, OK), ("x", OK), ("x,", OK),
+                                      ("y", BAD), ("x,x", MAYBE), ("3d", BAD)]))
+    sharding = {"none": SingleDeviceSharding(jax.devices()[0]),
+                None: NamedSharding(mesh, PartitionSpec()),
+                "x": NamedSharding(mesh, PartitionSpec("x")),
+                "x,": NamedSharding(mesh, PartitionSpec(None, "x"))}.get(spec[0], spec[0])
+    if spec[0] == "y":  # an axis the mesh does not have: JAX refuses to build it
+        sharding = "not a sharding"
+    elif spec[0] == "x,x":
+        # Rank 3 on a 2-D shape: JAX itself accepts it when the extra axes are unsharded.
+        sharding = NamedSharding(mesh, PartitionSpec("x", None, None))
+    call.put("sharding", (sharding, spec[1]))
+    call.put("seed", data.draw(seeds))
+    if call.kw.get("scheme") == "zeros":
+        call.tags["seed"] = min(call.tags["seed"], MAYBE)  # never read
+    if call.kw.get("scheme") == "he_uniform":
+        call.mark(MAYBE, "shape", "fan")
+    result = call.run(make_array)
+    if result is None or call.kw.get("seed") is None:
+        return
+    kw = {} if call.kw["scheme"] == "zeros" else {"seed": call.kw["seed"]}
+    want = getattr(wf, call.kw["scheme"])(call.kw["shape"], **kw)
+    assert bits(np.asarray(result)) == bits(want)
