@@ -33,6 +33,7 @@ import weightfill as wf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import raw_words, uniform_f32_expected, uniform_f64_expected
+from reference import stream_id as reference_stream_id
 
 OK, MAYBE, BAD = 0, 1, 2
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -562,9 +563,7 @@ def test_stream_id(name):
     call.put("name", (name, OK if encodable else BAD), "stream")
     result = call.run(wf.stream_id)
     if result is not None:
-        import reference
-
-        assert result == reference.stream_id(name) and 0 <= result < 2**64
+        assert result == reference_stream_id(name) and 0 <= result < 2**64
 
 
 def test_huge_shapes_fail_fast_before_allocating():
