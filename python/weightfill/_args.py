@@ -48,7 +48,7 @@ def _as_index(value: object, what: str) -> int:
 def normalize_shape(shape: object) -> tuple[int, ...]:
     if type(shape) is tuple:  # fast path: a tuple of non-negative ints is its own result
         for d in shape:
-            if type(d) is not int or d < 0:
+            if type(d) is not int or not 0 <= d < MAX_ELEMENTS:
                 break
         else:
             if math.prod(shape) < MAX_ELEMENTS:
@@ -60,6 +60,8 @@ def normalize_shape(shape: object) -> tuple[int, ...]:
     for i, d in enumerate(dims):
         if d < 0:
             raise ValueError(f"shape[{i}] must be >= 0, got {d}")
+        if d >= MAX_ELEMENTS:  # allowed by the element count only beside a 0: refused too
+            raise ValueError(f"shape[{i}] = {d} is too large; the limit is 2**62")
     if math.prod(dims) >= MAX_ELEMENTS:
         raise ValueError(f"shape {dims} has {math.prod(dims)} elements; the limit is 2**62")
     return dims

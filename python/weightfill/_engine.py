@@ -8,6 +8,7 @@ as plain Python.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator
 
 import numpy as np
@@ -27,7 +28,15 @@ _DTYPE_CODES = {
 
 def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A new C-contiguous, 64-byte aligned, writable array that owns its memory."""
-    return _core.empty_aligned(list(shape), dtype)
+    # NumPy's own limit (zero-length axes aside), checked before anything is allocated.
+    nbytes = math.prod(n for n in shape if n) * dtype.itemsize
+    if nbytes >= 1 << 63:
+        raise ValueError(f"shape {shape} of {dtype} needs {nbytes} bytes, more than an array "
+                         "can address (2**63 - 1)")
+    try:
+        return _core.empty_aligned(list(shape), dtype)
+    except MemoryError:
+        raise MemoryError(f"cannot allocate {nbytes} bytes for shape {shape} of {dtype}") from None
 
 
 def fill(

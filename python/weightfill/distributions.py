@@ -132,6 +132,11 @@ def uniform(
             width = np.asarray(hi, tgt.dtype) - np.asarray(lo, tgt.dtype)
         if not np.isfinite(width):
             raise ValueError(f"high - low = {hi - lo} overflows {tgt.dtype}")
+    if lo == hi == 0 or (abs(lo) < 1e-37 and abs(hi) < 1e-37 and tgt.dtype != np.float64
+                         and np.float32(lo) == np.float32(hi) == 0):
+        # Stream-spec 3.1: L == H gives fma(u, H - L, L) = +0.0 when L is a zero of either
+        # sign; the kernels' clamp min(x, H) would return H's sign.
+        lo = hi = 0.0
     extra: tuple[float, ...] = ()
     if tgt.dtype.itemsize == 2:
         extra = (1.0, _ceiling16(lo, hi, tgt.dtype))
@@ -351,11 +356,10 @@ def sparse(
 
 
 def _ceiling16(low: float, high: float, dtype: np.dtype) -> float:
-    """below16(RNE16(fl32(high))) as a float, or RNE16(fl32(high)) when fl32(low) == fl32(high):
-    the largest 16-bit value a uniform may take (stream-spec 3.7)."""
-    l32, h32 = np.float32(low), np.float32(high)
-    h16 = np.asarray(h32).astype(dtype)
-    if not l32 < h32:
+    """below16(RNE16(fl32(high))) as a float, or RNE16(fl32(high)) when RNE16(fl32(low)) ==
+    RNE16(fl32(high)): the largest 16-bit value a uniform may take (stream-spec 3.7)."""
+    h16 = np.asarray(np.float32(high)).astype(dtype)
+    if not np.asarray(np.float32(low)).astype(dtype) < h16:
         return float(h16)
     return float(np.nextafter(h16, np.asarray(-np.inf, dtype)))
 

@@ -157,7 +157,8 @@ def calculate_gain(nonlinearity: Nonlinearity, param: Optional[float] = None) ->
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)):
+        elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)) \
+                and math.isfinite(param):  # torch would return a NaN gain for NaN
             slope = float(param)
         else:
             raise ValueError(f"negative_slope {param} not a valid number")

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
-from ._args import BFLOAT16, normalize_region, normalize_shape
+from ._args import BFLOAT16, _as_index, normalize_region, normalize_shape
 from .streams import normalize_seed, normalize_stream
 
 __all__ = ["Manifest", "TensorEntry", "FORMAT", "VERSION", "SPEC_VERSION"]
@@ -114,9 +114,9 @@ class TensorEntry:
             raise TypeError(f"name must be a non-empty str, got {self.name!r}")
         where = f"tensor {self.name!r}"
         object.__setattr__(self, "shape", normalize_shape(tuple(self.shape)))
-        if self.dtype not in DTYPES:
+        if not isinstance(self.dtype, str) or self.dtype not in DTYPES:
             raise ValueError(f"{where}: dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
-        if self.scheme not in SCHEMES:
+        if not isinstance(self.scheme, str) or self.scheme not in SCHEMES:
             raise ValueError(f"{where}: unknown scheme {self.scheme!r}")
         if self.dtype in _INT_DTYPES and self.scheme not in _CONSTANT_SCHEMES:
             raise ValueError(f"{where}: an {self.dtype} tensor can only be zeros, ones or "
@@ -127,6 +127,8 @@ class TensorEntry:
         if bad:
             raise ValueError(f"{where}: params may not set {', '.join(bad)} (they are fields)")
         object.__setattr__(self, "params", _json_value(dict(self.params), f"{where}: params"))
+        if not isinstance(self.resolved, Mapping):
+            raise TypeError(f"{where}: resolved must be a mapping")
         object.__setattr__(self, "resolved",
                            _json_value(dict(self.resolved), f"{where}: resolved"))
         object.__setattr__(self, "seed", normalize_seed(self.seed) if self.seed is not None
@@ -137,7 +139,7 @@ class TensorEntry:
         if self.spec_version != SPEC_VERSION:
             raise ValueError(f"{where}: stream-spec version {self.spec_version} is not "
                              f"supported by this build (it implements version {SPEC_VERSION})")
-        rows = tuple(int(r) for r in self.zero_rows)
+        rows = tuple(_as_index(r, f"{where}: zero_rows") for r in self.zero_rows)
         if rows and (not self.shape or any(not 0 <= r < self.shape[0] for r in rows)):
             raise ValueError(f"{where}: zero_rows {rows} must lie within axis 0 of "
                              f"shape {self.shape}")
@@ -230,8 +232,9 @@ class TensorEntry:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"tensor {name!r}: unknown field(s) {', '.join(unknown)}")
-        if not isinstance(d["shape"], list):
-            raise TypeError(f"tensor {name!r}: shape must be a list")
+        for key in ("shape", "zero_rows", "aliases"):
+            if not isinstance(d.get(key, []), list):
+                raise TypeError(f"tensor {name!r}: {key} must be a list")
         return cls(name=d["name"], shape=tuple(d["shape"]), dtype=d["dtype"],
                    scheme=d["scheme"], params=d["params"], seed=d["seed"], stream=d["stream"],
                    resolved=d.get("resolved", {}), source=d.get("source", ""),

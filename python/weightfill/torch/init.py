@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import numbers
 import sys
 import warnings
 import weakref
@@ -222,6 +223,9 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
                         generator=generator)
     if r is not NotImplemented:
         return r  # type: ignore[no-any-return]
+    for name, value in (("mean", mean), ("std", std), ("a", a), ("b", b)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
     if not std > 0:
         raise ValueError(f"std must be > 0 for trunc_normal_, got {std}")
     if (mean < a - 2 * std) or (mean > b + 2 * std):  # torch's own warning
