@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -50,11 +51,18 @@ py::buffer_info writable_c_contiguous(const py::buffer& out) {
     return info;
 }
 
-void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
-                 uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start, std::vector<uint64_t> len,
-                 const py::buffer& out, const std::vector<double>& extra) {
-    // The Python layer validates everything; these checks only keep a direct caller of _core
-    // from writing out of bounds.
+// Runs the Python signal handlers (Ctrl-C) from a thread that released the GIL.
+bool signalled() {
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+}
+
+// A fill's PlanItem, with `info` holding out's buffer. The Python layer validates everything;
+// these checks only keep a direct caller of _core from writing out of bounds.
+PlanItem fill_item(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
+                   uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
+                   std::vector<uint64_t> len, const py::buffer& out, const std::vector<double>& extra,
+                   py::buffer_info& info) {
     if (shape.size() != start.size() || shape.size() != len.size())
         throw std::invalid_argument("region: rank differs from the shape's");
     uint64_t count = 1;
@@ -63,40 +71,80 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
             throw std::invalid_argument("region: outside the shape");
         count *= len[d];
     }
-    py::buffer_info info = writable_c_contiguous(out);
+    info = writable_c_contiguous(out);
     if (size_t(info.itemsize) != dtype_size(t)) throw std::invalid_argument("out: wrong item size");
     if (uint64_t(info.size) != count) throw std::invalid_argument("out: wrong number of elements");
+    PlanItem item;
+    item.dist = dist;
+    item.dtype = t;
+    item.params = FillParams{StreamKey::make(seed, stream), a, b, block_base};
+    if (extra.size() > std::size(item.params.extra)) throw std::invalid_argument("extra: too many constants");
+    std::copy(extra.begin(), extra.end(), item.params.extra);
+    item.region = Region{std::move(shape), std::move(start), std::move(len)};
+    item.out = info.ptr;
+    return item;
+}
 
-    FillParams p{StreamKey::make(seed, stream), a, b, block_base};
-    if (extra.size() > std::size(p.extra)) throw std::invalid_argument("extra: too many constants");
-    std::copy(extra.begin(), extra.end(), p.extra);
-    const Region region{std::move(shape), std::move(start), std::move(len)};
+// A memory fill's PlanItem: every element of `out` (item size 1, 2, 4 or 8) set to the element
+// whose bytes are the low bytes of `bits`, little-endian.
+PlanItem pattern_item(const py::buffer& out, uint64_t bits, py::buffer_info& info) {
+    info = writable_c_contiguous(out);
+    PlanItem item;
+    item.pattern = true;
+    item.count = uint64_t(info.size);
+    item.itemsize = size_t(info.itemsize);
+    item.bits = bits;
+    item.out = info.ptr;
+    return item;
+}
+
+// Runs the items with the GIL released. Safe without the GIL: the kernels touch only the
+// buffers `infos` hold (their objects stay alive for the whole call), and the settings read
+// through atomics.
+void run_plan(const std::vector<PlanItem>& items) {
     bool finished;
     {
-        // Safe without the GIL: the kernels touch only `info.ptr`, which `out` keeps alive
-        // for the whole call, and the settings read through atomics.
         py::gil_scoped_release nogil;
-        finished = fill(dist, t, p, region, info.ptr, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;  // runs Python signal handlers (Ctrl-C)
-        });
+        finished = fill_plan(items, signalled);
     }
     if (!finished) throw py::error_already_set();
 }
 
-// Every element of `out` (item size 1, 2, 4 or 8) set to the element whose bytes are the low
-// bytes of `bits`, little-endian.
+void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
+                 uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
+                 std::vector<uint64_t> len, const py::buffer& out, const std::vector<double>& extra) {
+    py::buffer_info info;
+    run_plan({fill_item(dist, t, a, b, seed, stream, block_base, std::move(shape), std::move(start),
+                        std::move(len), out, extra, info)});
+}
+
 void fill_pattern_buffer(const py::buffer& out, uint64_t bits) {
-    py::buffer_info info = writable_c_contiguous(out);
-    bool finished;
-    {
-        py::gil_scoped_release nogil;  // touches only out's buffer, which `out` keeps alive
-        finished = fill_pattern(info.ptr, uint64_t(info.size), size_t(info.itemsize), bits, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;
-        });
+    py::buffer_info info;
+    run_plan({pattern_item(out, bits, info)});
+}
+
+// A list of fills run as one plan (fill_plan): each item is a tuple of fill()'s arguments
+// (dist, dtype, a, b, seed, stream, block_base, shape, start, len, out, extra) or of
+// fill_pattern()'s (out, bits). Every item is checked before anything is written.
+void fill_plan_buffers(const py::list& items) {
+    std::vector<py::buffer_info> infos(items.size());
+    std::vector<PlanItem> plan;
+    plan.reserve(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        const py::tuple t = items[i].cast<py::tuple>();
+        if (t.size() == 2) {
+            plan.push_back(pattern_item(t[0].cast<py::buffer>(), t[1].cast<uint64_t>(), infos[i]));
+        } else if (t.size() == 12) {
+            plan.push_back(fill_item(t[0].cast<Dist>(), t[1].cast<DType>(), t[2].cast<double>(),
+                                     t[3].cast<double>(), t[4].cast<uint64_t>(), t[5].cast<uint64_t>(),
+                                     t[6].cast<uint64_t>(), t[7].cast<std::vector<uint64_t>>(),
+                                     t[8].cast<std::vector<uint64_t>>(), t[9].cast<std::vector<uint64_t>>(),
+                                     t[10].cast<py::buffer>(), t[11].cast<std::vector<double>>(), infos[i]));
+        } else {
+            throw std::invalid_argument("items[" + std::to_string(i) + "]: a tuple of 12 (a fill) or 2 (a pattern)");
+        }
     }
-    if (!finished) throw py::error_already_set();
+    run_plan(plan);
 }
 
 void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint64_t rows,
@@ -120,10 +168,7 @@ void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint
     bool finished;
     {
         py::gil_scoped_release nogil;  // touches only out's buffer, which `out` keeps alive
-        finished = sparse_fill(p, t, spec, info.ptr, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;
-        });
+        finished = sparse_fill(p, t, spec, info.ptr, signalled);
     }
     if (!finished) throw py::error_already_set();
 }
@@ -136,6 +181,7 @@ void register_fill(py::module_& m) {
           py::arg("sampled_are_zero"), py::arg("r0"), py::arg("nr"), py::arg("c0"), py::arg("nc"),
           py::arg("out"), py::arg("method") = 0);
     m.def("fill_pattern", &fill_pattern_buffer, py::arg("out"), py::arg("bits"));
+    m.def("fill_plan", &fill_plan_buffers, py::arg("items"));
     m.def("_rank_ties", &rank_ties, py::arg("tie_keys"), py::arg("need"));
     m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),

@@ -30,6 +30,26 @@ inline constexpr std::chrono::milliseconds kPollInterval{20};
 bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
                   const std::function<bool()>& interrupted);
 
+// One fill of a plan: what fill() (pattern == false) or fill_pattern() (pattern == true) takes.
+struct PlanItem {
+    bool pattern = false;
+    Dist dist = Dist::raw;  // fills
+    DType dtype = DType::u32;
+    FillParams params;
+    Region region;
+    uint64_t count = 0;  // patterns
+    size_t itemsize = 0;
+    uint64_t bits = 0;
+    void* out = nullptr;
+};
+
+// Runs every item, with the bits each would get from its own fill() or fill_pattern() call, in
+// one parallel region: small items are grouped, large ones split into block-aligned chunks, and
+// the threads take the pieces of all items from one counter. Items whose output memory overlaps
+// an earlier item's run after it, as separate calls would. Checks every item before writing
+// anything (std::invalid_argument); interrupts as fill() does.
+bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& interrupted);
+
 // Runs `body` on the calling thread and on up to nthreads - 1 more, and waits for them. With
 // the pool, workers that wake after the caller's share is done do not run it: `body` must
 // give the same result with any number of runners from 1 to nthreads.
