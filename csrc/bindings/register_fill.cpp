@@ -114,18 +114,22 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
                  uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
                  std::vector<uint64_t> len, const py::buffer& out, const std::vector<double>& extra) {
     py::buffer_info info;
-    run_plan({fill_item(dist, t, a, b, seed, stream, block_base, std::move(shape), std::move(start),
-                        std::move(len), out, extra, info)});
+    std::vector<PlanItem> plan;
+    plan.push_back(fill_item(dist, t, a, b, seed, stream, block_base, std::move(shape),
+                             std::move(start), std::move(len), out, extra, info));
+    run_plan(plan);
 }
 
 void fill_pattern_buffer(const py::buffer& out, uint64_t bits) {
     py::buffer_info info;
-    run_plan({pattern_item(out, bits, info)});
+    std::vector<PlanItem> plan;
+    plan.push_back(pattern_item(out, bits, info));
+    run_plan(plan);
 }
 
-// A list of fills run as one plan (fill_plan): each item is a tuple of fill()'s arguments
+// A list of fills run as one plan (fill_plan): each item is a tuple of _core.fill's arguments
 // (dist, dtype, a, b, seed, stream, block_base, shape, start, len, out, extra) or of
-// fill_pattern()'s (out, bits). Every item is checked before anything is written.
+// _core.fill_pattern's (out, bits). Every item is checked before anything is written.
 void fill_plan_buffers(const py::list& items) {
     std::vector<py::buffer_info> infos(items.size());
     std::vector<PlanItem> plan;

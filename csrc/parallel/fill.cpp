@@ -431,7 +431,7 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
     for (size_t i = 0; i <= prep.size(); ++i) {
         bool boundary = i == prep.size();
         uintptr_t lo = 0, hi = 0;
-        if (!boundary && prep[i].bytes) {
+        if (!boundary && prep[i].bytes && prep.size() > 1) {
             lo = reinterpret_cast<uintptr_t>(items[i].out);
             hi = lo + prep[i].bytes;
             auto next = busy.upper_bound(lo);
@@ -439,7 +439,7 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
                        (next != busy.begin() && std::prev(next)->second > lo);
         }
         if (!boundary) {
-            if (hi > lo) busy.emplace(lo, hi);
+            if (hi > lo) busy.emplace(lo, hi);  // (a one-item plan has nothing to order)
             continue;
         }
         const std::vector<Task> tasks = tasks_of(prep, phase, i);
@@ -457,17 +457,6 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
         if (hi > lo) busy.emplace(lo, hi);
     }
     return true;
-}
-
-bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, void* out,
-          const std::function<bool()>& interrupted) {
-    return fill_plan({PlanItem{false, dist, dtype, params, r, 0, 0, 0, out}}, interrupted);
-}
-
-bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
-                  const std::function<bool()>& interrupted) {
-    return fill_plan({PlanItem{true, Dist::raw, DType::u32, {}, {}, count, itemsize, bits, out}},
-                     interrupted);
 }
 
 }  // namespace weightfill
