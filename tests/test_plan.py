@@ -277,3 +277,22 @@ def test_ctrl_c_interrupts_a_long_plan():
     assert words[0] == "interrupted", res.stdout
     assert float(words[1]) < 1.0  # the 20 ms poll, plus a loaded machine's scheduling
     assert int(words[2]) > 0  # stopped before the last tensors
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float16)])
+def test_large_items_in_huge_page_chunks_equal_the_whole(dtype):
+    """Items of 16 MiB and more are cut into 2 MiB chunks: a region of one, planned beside
+    small items on 3 threads, equals the same slice of the whole tensor made on one thread."""
+    n = 4200 if dtype.itemsize == 2 else 2100
+    region = (slice(1, n), slice(3, n - 1))
+    wf.set_num_threads(1)
+    whole = wf.normal((n, n), seed=8, stream="big", dtype=dtype)
+    wf.set_num_threads(3)
+    part = _engine.empty((n - 1, n - 4), dtype)
+    assert part.nbytes >= 16 << 20
+    small = _sentinel(dtype, (1000,))
+    with _engine.deferred():
+        wf.uniform(seed=8, out=small)
+        wf.normal((n, n), seed=8, stream="big", out=part, region=region)
+    np.testing.assert_array_equal(_bits(part), _bits(whole[region]))
+    np.testing.assert_array_equal(_bits(small), _bits(wf.uniform(1000, seed=8, dtype=dtype)))
