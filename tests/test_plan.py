@@ -231,7 +231,7 @@ def test_a_bad_item_is_rejected_before_anything_is_written():
     _core.fill_plan([])  # an empty plan is a no-op
 
 
-def test_torch_style_models_fill_in_one_plan(monkeypatch):
+def test_a_block_reaches_the_engine_in_one_call(monkeypatch):
     """Every fill of a block reaches the engine in one fill_plan call."""
     calls = []
     real = _core.fill_plan
@@ -244,6 +244,32 @@ def test_torch_style_models_fill_in_one_plan(monkeypatch):
     assert calls == [50]
     for k, o in enumerate(outs):
         np.testing.assert_array_equal(o, wf.kaiming_uniform((16, 8), seed=2, stream=f"l{k}"))
+
+
+def test_init_module_and_materialize_fill_in_one_plan(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import weightfill.torch as wt
+
+    calls = []
+    real = _core.fill_plan
+    monkeypatch.setattr(_core, "fill_plan", lambda items: (calls.append(len(items)),
+                                                           real(items)))
+
+    def make():
+        return torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.LayerNorm(8),
+                                   torch.nn.Linear(8, 16), torch.nn.Linear(16, 4))
+
+    model = make()
+    manifest = wt.init_module(model, seed=5)
+    assert calls == [7]  # 7 tensors, one engine call
+    with torch.device("meta"):
+        meta = make()
+    wt.materialize(meta, seed=5)
+    assert calls == [7, 7]
+    for name, t in list(model.state_dict().items()):
+        expect = manifest.tensor(name)
+        np.testing.assert_array_equal(t.numpy(), expect)
+        np.testing.assert_array_equal(meta.state_dict()[name].numpy(), expect)
 
 
 def test_ctrl_c_interrupts_a_long_plan():
