@@ -17,10 +17,12 @@ namespace weightfill::bindings {
 namespace {
 
 // A new C-contiguous array whose data is 64-byte aligned and owned by the array (freed with
-// it): the kernels write straight into it, no copy follows. Large buffers are 2 MiB aligned and
-// marked MADV_HUGEPAGE, as NumPy does for its own arrays: on kernels that give huge pages only
-// on request, first-touch page faults on 4 KiB pages would otherwise cost as much as the fill.
-py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+// it): the kernels write straight into it, no copy follows. Large buffers are 2 MiB aligned and,
+// with `huge_pages`, marked MADV_HUGEPAGE, as NumPy does for its own arrays: on kernels that give
+// huge pages only on request, first-touch page faults on 4 KiB pages would otherwise cost as
+// much as the fill. (Without it the system's default applies; weightfill.torch allocates so,
+// see python/weightfill/torch/_tensors.py.)
+py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype, bool huge_pages) {
     size_t n = 1;
     for (py::ssize_t s : shape) {
         if (s < 0) throw std::invalid_argument("shape: negative dimension");
@@ -33,7 +35,7 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
     void* p = std::aligned_alloc(align, padded);
     if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-    if (align == kHuge) madvise(p, padded, MADV_HUGEPAGE);  // advice only: failure is harmless
+    if (align == kHuge && huge_pages) madvise(p, padded, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
     py::capsule owner(p, [](void* q) { std::free(q); });
     return py::array(dtype, shape, p, owner);
@@ -214,7 +216,7 @@ void register_fill(py::module_& m) {
     m.def("fill_pattern", &fill_pattern_buffer, py::arg("out"), py::arg("bits"));
     m.def("fill_plan", &fill_plan_buffers, py::arg("items"));
     m.def("_rank_ties", &rank_ties, py::arg("tie_keys"), py::arg("need"));
-    m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
+    m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"), py::arg("huge_pages") = true);
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
           py::arg("seed"), py::arg("stream"), py::arg("block_base"), py::arg("shape"), py::arg("start"), py::arg("len"),
           py::arg("out"), py::arg("extra") = std::vector<double>{});

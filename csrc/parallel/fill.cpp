@@ -316,10 +316,10 @@ const char* thread_backend() { return use_openmp() ? "openmp" : "pool"; }
 namespace {
 
 // Pieces of work: fill chunks of kChunk elements, a multiple of every kernel's batch (so chunks
-// start on batch boundaries), or 2 MiB (below), and memory-fill chunks of 1 MiB (multiples of 8 bytes from the
-// buffer's start, so each starts in phase with the repeated word). Items smaller than a chunk
-// are grouped into pieces of at least kGroupBytes of output, so ten thousand small tensors cost
-// a few hundred counter steps, not ten thousand.
+// start on batch boundaries), or of 2 MiB (below); memory-fill chunks of 1 MiB (multiples of 8
+// bytes from the buffer's start, so each starts in phase with the repeated word). Items smaller
+// than a chunk are grouped into pieces of at least kGroupBytes of output, so ten thousand
+// small tensors cost a few hundred counter steps, not ten thousand.
 constexpr uint64_t kChunk = uint64_t{1} << 16;
 constexpr uint64_t kPatternChunk = uint64_t{1} << 20;
 constexpr uint64_t kGroupBytes = uint64_t{1} << 18;
@@ -440,7 +440,7 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
     for (size_t i = 0; i <= prep.size(); ++i) {
         bool boundary = i == prep.size();
         uintptr_t lo = 0, hi = 0;
-        if (!boundary && prep[i].bytes && prep.size() > 1) {
+        if (!boundary && prep[i].bytes && prep.size() > 1) {  // (one item: nothing to order)
             lo = reinterpret_cast<uintptr_t>(items[i].out);
             hi = lo + prep[i].bytes;
             auto next = busy.upper_bound(lo);
@@ -448,7 +448,7 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
                        (next != busy.begin() && std::prev(next)->second > lo);
         }
         if (!boundary) {
-            if (hi > lo) busy.emplace(lo, hi);  // (a one-item plan has nothing to order)
+            if (hi > lo) busy.emplace(lo, hi);
             continue;
         }
         const std::vector<Task> tasks = tasks_of(prep, phase, i);

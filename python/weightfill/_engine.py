@@ -27,9 +27,10 @@ _DTYPE_CODES = {
 }
 
 
-def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A new C-contiguous, 64-byte aligned, writable array that owns its memory."""
-    arr = _core.empty_aligned(list(shape), dtype)
+def empty(shape: tuple[int, ...], dtype: np.dtype, huge_pages: bool = True) -> np.ndarray:
+    """A new C-contiguous, 64-byte aligned, writable array that owns its memory; from 4 MiB,
+    2 MiB aligned and (``huge_pages``) advised for transparent huge pages."""
+    arr = _core.empty_aligned(list(shape), dtype, huge_pages)
     plan = _plan()
     if plan is not None:
         plan.fresh[_address(arr)] = (arr.nbytes, weakref.ref(arr))
