@@ -16,7 +16,7 @@ that no model library is needed. Three measurements, each against its goal:
 
 The meta construction runs under :func:`weightfill.torch.patch`, as docs/torch.md advises:
 without it torch's own ``normal_`` on a meta tensor (``nn.Embedding``'s reset) imports
-torch._dynamo the first time, 3-4 s on the development machine; the child measures that
+torch._dynamo the first time, 2-4 s on the development machine; the child measures that
 plain construction too (``meta_plain_first_s``), after everything else.
 """
 
