@@ -35,7 +35,8 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
     void* p = std::aligned_alloc(align, padded);
     if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-    if (align == kHuge && huge_pages) madvise(p, padded, MADV_HUGEPAGE);  // advice only: failure is harmless
+    // Advice only: failure is harmless.
+    if (align == kHuge && huge_pages) madvise(p, padded, MADV_HUGEPAGE);
 #endif
     py::capsule owner(p, [](void* q) { std::free(q); });
     return py::array(dtype, shape, p, owner);
@@ -59,7 +60,8 @@ OutBuffer writable_c_contiguous(const py::handle& out) {
     if (py::isinstance<py::array>(out)) {
         auto arr = py::reinterpret_borrow<py::array>(out);
         if (!arr.writeable()) throw std::invalid_argument("out: read-only buffer");
-        if (!(arr.flags() & py::array::c_style)) throw std::invalid_argument("out: not C-contiguous");
+        if (!(arr.flags() & py::array::c_style))
+            throw std::invalid_argument("out: not C-contiguous");
         b.ptr = arr.mutable_data();
         b.size = uint64_t(arr.size());
         b.itemsize = size_t(arr.itemsize());
@@ -165,16 +167,18 @@ void fill_plan_buffers(const py::list& items) {
     plan.reserve(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
         const py::tuple t = items[i].cast<py::tuple>();
+        using Dims = std::vector<uint64_t>;
         if (t.size() == 2) {
             plan.push_back(pattern_item(t[0], t[1].cast<uint64_t>(), infos[i]));
         } else if (t.size() == 12) {
             plan.push_back(fill_item(t[0].cast<Dist>(), t[1].cast<DType>(), t[2].cast<double>(),
-                                     t[3].cast<double>(), t[4].cast<uint64_t>(), t[5].cast<uint64_t>(),
-                                     t[6].cast<uint64_t>(), t[7].cast<std::vector<uint64_t>>(),
-                                     t[8].cast<std::vector<uint64_t>>(), t[9].cast<std::vector<uint64_t>>(),
+                                     t[3].cast<double>(), t[4].cast<uint64_t>(),
+                                     t[5].cast<uint64_t>(), t[6].cast<uint64_t>(),
+                                     t[7].cast<Dims>(), t[8].cast<Dims>(), t[9].cast<Dims>(),
                                      t[10], t[11].cast<std::vector<double>>(), infos[i]));
         } else {
-            throw std::invalid_argument("items[" + std::to_string(i) + "]: a tuple of 12 (a fill) or 2 (a pattern)");
+            throw std::invalid_argument("items[" + std::to_string(i) +
+                                        "]: a tuple of 12 (a fill) or 2 (a pattern)");
         }
     }
     run_plan(plan);

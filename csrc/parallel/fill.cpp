@@ -452,14 +452,15 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
             continue;
         }
         const std::vector<Task> tasks = tasks_of(prep, phase, i);
-        const bool finished = tasks.empty() || for_chunks(tasks.size(), interrupted, [&](uint64_t c) {
+        auto work = [&](uint64_t c) {
             const Task& t = tasks[c];
             if (t.count == 1) {
                 prep[t.first].run(t.a, t.b);
                 return;
             }
             for (size_t k = t.first; k < t.first + t.count; ++k) prep[k].run(0, prep[k].units);
-        });
+        };
+        const bool finished = tasks.empty() || for_chunks(tasks.size(), interrupted, work);
         if (!finished) return false;
         phase = i;
         busy.clear();

@@ -14,7 +14,8 @@ import numpy as np
 from .._args import BFLOAT16
 from ._constants import CASES, DEFAULT_REPEATS, DEFAULT_SIZE, DTYPES, PEERS, QUICK_REPEATS, QUICK_SIZE, SCHEMA
 from .config import Config, Progress, _available_memory, _table_memory_need, parse_cases, parse_peers, parse_shape, parse_size
-from .formatting import format_markdown, format_memory, format_models, format_table, format_targets
+from .formatting import (format_markdown, format_memory, format_models, format_table,
+                         format_targets)
 from .machine import CpuMonitor, _loadavg, machine_info
 from .memory import run_memory
 from .models import run_models
