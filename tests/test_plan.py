@@ -322,3 +322,19 @@ def test_large_items_in_huge_page_chunks_equal_the_whole(dtype):
         wf.normal((n, n), seed=8, stream="big", out=part, region=region)
     np.testing.assert_array_equal(_bits(part), _bits(whole[region]))
     np.testing.assert_array_equal(_bits(small), _bits(wf.uniform(1000, seed=8, dtype=dtype)))
+
+
+def test_untouched_and_file_backed_memory(tmp_path):
+    """Chunks whose pages are not resident yet are faulted in with MADV_POPULATE_WRITE before
+    they are written: the values are those of a fill into faulted-in memory, also in a
+    file-backed np.memmap and at offsets that are not page aligned."""
+    n = 3 << 20
+    expect = wf.normal(n, seed=6, stream="u")
+    fresh = _engine.empty((n,), np.dtype(np.float32), huge_pages=False)  # never touched
+    mapped = np.memmap(tmp_path / "m.bin", np.float32, "w+", shape=(n + 3,))
+    with _engine.deferred():
+        wf.normal(seed=6, stream="u", out=fresh)
+        wf.normal(seed=6, stream="u", out=mapped[3:])
+    np.testing.assert_array_equal(fresh, expect)
+    mapped.flush()
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "m.bin", np.float32)[3:], expect)
