@@ -88,7 +88,7 @@ bool signalled() {
     return PyErr_CheckSignals() != 0;
 }
 
-// A fill's PlanItem, with `info` holding out's buffer. The Python layer validates everything;
+// A fill's PlanItem, with `buf` holding out's memory. The Python layer validates everything;
 // these checks only keep a direct caller of _core from writing out of bounds.
 PlanItem fill_item(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
                    uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
