@@ -197,6 +197,7 @@ def test_progress_redraws_on_a_terminal():
     (["--plot", "/no/such/folder/s.png"], "does not exist"),
     (["--json", "--markdown"], "alternatives"),
     (["--targets", "--plot", "s.png"], "cannot go with"),
+    (["--models", "--plot", "s.png"], "cannot go with"),
     (["--size", "2**36"], "GiB of memory"),
 ])
 def test_bad_options_exit_2_with_a_message(capsys, args, message):
@@ -264,6 +265,47 @@ def test_targets_without_torch(capsys):
     rows = {t["name"]: t for t in r["targets"]["targets"]}
     assert rows["kaiming_normal"]["met"] is None and "torch" in rows["kaiming_normal"]["skipped"]
     assert rows["new_array"]["ratio"] > 0
+
+
+def test_models_quick(capsys):
+    """The models section at a tiny GPT-2 shape: fresh subprocesses, one repeat; its JSON
+    agrees with itself and the model's size with a count from the shape."""
+    pytest.importorskip("torch")
+    r = run_json(capsys, "--quick", "--models")
+    assert r["config"]["parts"] == ["models"]
+    (row,) = r["models"]["models"]
+    sh = row["shape"]
+    assert row["name"] == "gpt2-tiny" and sh == {"name": "gpt2-tiny", "vocab": 2048, "d": 128,
+                                                  "blocks": 2, "mlp": 512, "context": 128}
+    d, m = sh["d"], sh["mlp"]
+    per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (m * d + m) + (d * m + d)
+    params = sh["vocab"] * d + sh["context"] * d + sh["blocks"] * per_block + 2 * d  # tied head
+    assert row["parameters"] == params and row["bytes"] == 4 * params
+    assert row["threads"] == wf.get_num_threads() and row["judged"] is False
+    c, i, p = row["construction"], row["init_module"], row["peak_rss"]
+    assert len(c["torch_default_s"]) == len(c["meta_total_s"]) == 1
+    assert c["meta_total_s"][0] == pytest.approx(c["meta_construction_s"][0] +
+                                                 c["materialize_s"][0])
+    assert c["ratio"] == pytest.approx(c["torch_default_s"][0] / c["meta_total_s"][0])
+    assert c["met"] == (c["ratio"] >= 8.0) and c["required"] == 8.0
+    assert set(c["materialize_cpu"][0]) == {"user", "sys"}
+    assert len(i["init_module_s"]) == len(i["reset_parameters_s"]) == 1
+    assert i["ratio"] == pytest.approx(i["reset_parameters_s"][0] / i["init_module_s"][0])
+    assert i["met"] == (i["ratio"] >= 8.0)
+    assert p["growth_bytes"] == p["rss_peak"][0] - p["rss_before"][0] > 0
+    assert p["growth_over_model"] == pytest.approx(p["growth_bytes"] / row["bytes"])
+    assert p["met"] == (p["growth_bytes"] <= 1.05 * row["bytes"]) and p["required"] == 1.05
+    text = bench.format_models(r)
+    assert "gpt2-tiny" in text and "(not judged)" in text and "init_module" in text
+
+
+def test_models_without_torch(capsys, monkeypatch):
+    real = bench.models.importlib.util.find_spec
+    monkeypatch.setattr(bench.models.importlib.util, "find_spec",
+                        lambda name: None if name == "torch" else real(name))
+    r = run_json(capsys, "--quick", "--models")
+    assert r["models"]["models"] == [] and "torch" in r["models"]["skipped"]
+    assert "models: skipped: torch" in bench.format_models(r)
 
 
 def test_peak_rss_of_a_new_array_call():

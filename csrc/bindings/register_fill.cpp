@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -15,10 +17,12 @@ namespace weightfill::bindings {
 namespace {
 
 // A new C-contiguous array whose data is 64-byte aligned and owned by the array (freed with
-// it): the kernels write straight into it, no copy follows. Large buffers are 2 MiB aligned and
-// marked MADV_HUGEPAGE, as NumPy does for its own arrays: on kernels that give huge pages only
-// on request, first-touch page faults on 4 KiB pages would otherwise cost as much as the fill.
-py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+// it): the kernels write straight into it, no copy follows. Large buffers are 2 MiB aligned and,
+// with `huge_pages`, marked MADV_HUGEPAGE, as NumPy does for its own arrays: on kernels that give
+// huge pages only on request, first-touch page faults on 4 KiB pages would otherwise cost as
+// much as the fill. (Without it the system's default applies; weightfill.torch allocates so,
+// see python/weightfill/torch/_tensors.py.)
+py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype, bool huge_pages) {
     size_t n = 1;
     for (py::ssize_t s : shape) {
         if (s < 0) throw std::invalid_argument("shape: negative dimension");
@@ -31,15 +35,39 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
     void* p = std::aligned_alloc(align, padded);
     if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-    if (align == kHuge) madvise(p, padded, MADV_HUGEPAGE);  // advice only: failure is harmless
+    // Advice only: failure is harmless.
+    if (align == kHuge && huge_pages) madvise(p, padded, MADV_HUGEPAGE);
 #endif
     py::capsule owner(p, [](void* q) { std::free(q); });
     return py::array(dtype, shape, p, owner);
 }
 
-// The buffer of `out`, which must be writable and C-contiguous.
-py::buffer_info writable_c_contiguous(const py::buffer& out) {
-    py::buffer_info info = out.request(/*writable=*/true);
+// The memory of `out`, which must be writable and C-contiguous. NumPy arrays are read through
+// NumPy's C API rather than a buffer request, which builds a format description and shape
+// vectors each time: a 16-value _core.fill_pattern call took 260 ns so, 310 ns with the
+// request (best of 7 x 20000 calls, three processes each).
+struct OutBuffer {
+    py::object owner;  // keeps the memory alive while the GIL is released
+    void* ptr = nullptr;
+    uint64_t size = 0;
+    size_t itemsize = 0;
+    std::optional<py::buffer_info> info;  // for objects other than NumPy arrays
+};
+
+OutBuffer writable_c_contiguous(const py::handle& out) {
+    OutBuffer b;
+    b.owner = py::reinterpret_borrow<py::object>(out);
+    if (py::isinstance<py::array>(out)) {
+        auto arr = py::reinterpret_borrow<py::array>(out);
+        if (!arr.writeable()) throw std::invalid_argument("out: read-only buffer");
+        if (!(arr.flags() & py::array::c_style))
+            throw std::invalid_argument("out: not C-contiguous");
+        b.ptr = arr.mutable_data();
+        b.size = uint64_t(arr.size());
+        b.itemsize = size_t(arr.itemsize());
+        return b;
+    }
+    py::buffer_info info = py::reinterpret_borrow<py::buffer>(out).request(/*writable=*/true);
     if (info.readonly) throw std::invalid_argument("out: read-only buffer");
     py::ssize_t expect = info.itemsize;
     for (size_t d = info.ndim; d-- > 0;) {
@@ -47,14 +75,25 @@ py::buffer_info writable_c_contiguous(const py::buffer& out) {
             throw std::invalid_argument("out: not C-contiguous");
         expect *= info.shape[d];
     }
-    return info;
+    b.ptr = info.ptr;
+    b.size = uint64_t(info.size);
+    b.itemsize = size_t(info.itemsize);
+    b.info.emplace(std::move(info));
+    return b;
 }
 
-void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
-                 uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start, std::vector<uint64_t> len,
-                 const py::buffer& out, const std::vector<double>& extra) {
-    // The Python layer validates everything; these checks only keep a direct caller of _core
-    // from writing out of bounds.
+// Runs the Python signal handlers (Ctrl-C) from a thread that released the GIL.
+bool signalled() {
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+}
+
+// A fill's PlanItem, with `buf` holding out's memory. The Python layer validates everything;
+// these checks only keep a direct caller of _core from writing out of bounds.
+PlanItem fill_item(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
+                   uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
+                   std::vector<uint64_t> len, const py::handle& out, const std::vector<double>& extra,
+                   OutBuffer& buf) {
     if (shape.size() != start.size() || shape.size() != len.size())
         throw std::invalid_argument("region: rank differs from the shape's");
     uint64_t count = 1;
@@ -63,40 +102,86 @@ void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t
             throw std::invalid_argument("region: outside the shape");
         count *= len[d];
     }
-    py::buffer_info info = writable_c_contiguous(out);
-    if (size_t(info.itemsize) != dtype_size(t)) throw std::invalid_argument("out: wrong item size");
-    if (uint64_t(info.size) != count) throw std::invalid_argument("out: wrong number of elements");
+    buf = writable_c_contiguous(out);
+    if (buf.itemsize != dtype_size(t)) throw std::invalid_argument("out: wrong item size");
+    if (buf.size != count) throw std::invalid_argument("out: wrong number of elements");
+    PlanItem item;
+    item.dist = dist;
+    item.dtype = t;
+    item.params = FillParams{StreamKey::make(seed, stream), a, b, block_base};
+    if (extra.size() > std::size(item.params.extra)) throw std::invalid_argument("extra: too many constants");
+    std::copy(extra.begin(), extra.end(), item.params.extra);
+    item.region = Region{std::move(shape), std::move(start), std::move(len)};
+    item.out = buf.ptr;
+    return item;
+}
 
-    FillParams p{StreamKey::make(seed, stream), a, b, block_base};
-    if (extra.size() > std::size(p.extra)) throw std::invalid_argument("extra: too many constants");
-    std::copy(extra.begin(), extra.end(), p.extra);
-    const Region region{std::move(shape), std::move(start), std::move(len)};
+// A memory fill's PlanItem: every element of `out` (item size 1, 2, 4 or 8) set to the element
+// whose bytes are the low bytes of `bits`, little-endian.
+PlanItem pattern_item(const py::handle& out, uint64_t bits, OutBuffer& buf) {
+    buf = writable_c_contiguous(out);
+    PlanItem item;
+    item.pattern = true;
+    item.count = buf.size;
+    item.itemsize = buf.itemsize;
+    item.bits = bits;
+    item.out = buf.ptr;
+    return item;
+}
+
+// Runs the items with the GIL released. Safe without the GIL: the kernels touch only the
+// items' buffers (their OutBuffers keep them alive for the whole call), and the settings read
+// through atomics.
+void run_plan(const std::vector<PlanItem>& items) {
     bool finished;
     {
-        // Safe without the GIL: the kernels touch only `info.ptr`, which `out` keeps alive
-        // for the whole call, and the settings read through atomics.
         py::gil_scoped_release nogil;
-        finished = fill(dist, t, p, region, info.ptr, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;  // runs Python signal handlers (Ctrl-C)
-        });
+        finished = fill_plan(items, signalled);
     }
     if (!finished) throw py::error_already_set();
 }
 
-// Every element of `out` (item size 1, 2, 4 or 8) set to the element whose bytes are the low
-// bytes of `bits`, little-endian.
-void fill_pattern_buffer(const py::buffer& out, uint64_t bits) {
-    py::buffer_info info = writable_c_contiguous(out);
-    bool finished;
-    {
-        py::gil_scoped_release nogil;  // touches only out's buffer, which `out` keeps alive
-        finished = fill_pattern(info.ptr, uint64_t(info.size), size_t(info.itemsize), bits, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;
-        });
+void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
+                 uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
+                 std::vector<uint64_t> len, const py::handle& out, const std::vector<double>& extra) {
+    OutBuffer info;
+    std::vector<PlanItem> plan;
+    plan.push_back(fill_item(dist, t, a, b, seed, stream, block_base, std::move(shape),
+                             std::move(start), std::move(len), out, extra, info));
+    run_plan(plan);
+}
+
+void fill_pattern_buffer(const py::handle& out, uint64_t bits) {
+    OutBuffer info;
+    std::vector<PlanItem> plan;
+    plan.push_back(pattern_item(out, bits, info));
+    run_plan(plan);
+}
+
+// A list of fills run as one plan (fill_plan): each item is a tuple of _core.fill's arguments
+// (dist, dtype, a, b, seed, stream, block_base, shape, start, len, out, extra) or of
+// _core.fill_pattern's (out, bits). Every item is checked before anything is written.
+void fill_plan_buffers(const py::list& items) {
+    std::vector<OutBuffer> infos(items.size());
+    std::vector<PlanItem> plan;
+    plan.reserve(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        const py::tuple t = items[i].cast<py::tuple>();
+        using Dims = std::vector<uint64_t>;
+        if (t.size() == 2) {
+            plan.push_back(pattern_item(t[0], t[1].cast<uint64_t>(), infos[i]));
+        } else if (t.size() == 12) {
+            plan.push_back(fill_item(t[0].cast<Dist>(), t[1].cast<DType>(), t[2].cast<double>(),
+                                     t[3].cast<double>(), t[4].cast<uint64_t>(),
+                                     t[5].cast<uint64_t>(), t[6].cast<uint64_t>(),
+                                     t[7].cast<Dims>(), t[8].cast<Dims>(), t[9].cast<Dims>(),
+                                     t[10], t[11].cast<std::vector<double>>(), infos[i]));
+        } else {
+            throw std::invalid_argument("items[" + std::to_string(i) +
+                                        "]: a tuple of 12 (a fill) or 2 (a pattern)");
+        }
     }
-    if (!finished) throw py::error_already_set();
+    run_plan(plan);
 }
 
 void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint64_t rows,
@@ -120,10 +205,7 @@ void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint
     bool finished;
     {
         py::gil_scoped_release nogil;  // touches only out's buffer, which `out` keeps alive
-        finished = sparse_fill(p, t, spec, info.ptr, [] {
-            py::gil_scoped_acquire gil;
-            return PyErr_CheckSignals() != 0;
-        });
+        finished = sparse_fill(p, t, spec, info.ptr, signalled);
     }
     if (!finished) throw py::error_already_set();
 }
@@ -136,8 +218,9 @@ void register_fill(py::module_& m) {
           py::arg("sampled_are_zero"), py::arg("r0"), py::arg("nr"), py::arg("c0"), py::arg("nc"),
           py::arg("out"), py::arg("method") = 0);
     m.def("fill_pattern", &fill_pattern_buffer, py::arg("out"), py::arg("bits"));
+    m.def("fill_plan", &fill_plan_buffers, py::arg("items"));
     m.def("_rank_ties", &rank_ties, py::arg("tie_keys"), py::arg("need"));
-    m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"));
+    m.def("empty_aligned", &empty_aligned, py::arg("shape"), py::arg("dtype"), py::arg("huge_pages") = true);
     m.def("fill", &fill_buffer, py::arg("dist"), py::arg("dtype"), py::arg("a"), py::arg("b"),
           py::arg("seed"), py::arg("stream"), py::arg("block_base"), py::arg("shape"), py::arg("start"), py::arg("len"),
           py::arg("out"), py::arg("extra") = std::vector<double>{});

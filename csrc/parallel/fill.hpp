@@ -16,19 +16,34 @@ struct Region {
     std::vector<uint64_t> shape, start, len;
 };
 
-// Fills `out` (prod(len) elements of `dtype`, C order) with region `r` of the full tensor.
-// `interrupted` is called by the calling thread (and no other) about every kPollInterval while
-// the fill runs; when it returns true the threads stop taking work and fill() returns false.
-bool fill(Dist dist, DType dtype, const FillParams& params, const Region& r, void* out,
-          const std::function<bool()>& interrupted);
-
 inline constexpr std::chrono::milliseconds kPollInterval{20};
 
-// Writes `count` copies of the element whose `itemsize` (1, 2, 4 or 8) bytes are the low bytes
-// of `bits`, little-endian, to `out`, over the library's threads: the plain memory fill behind
-// zeros/constant. Interrupts as fill() does.
-bool fill_pattern(void* out, uint64_t count, size_t itemsize, uint64_t bits,
-                  const std::function<bool()>& interrupted);
+// One fill of a plan, of either kind:
+// - pattern == false: writes region `region` of the full tensor of `dist` values of `dtype`
+//   (prod(len) elements, C order) to `out`;
+// - pattern == true: writes `count` copies of the element whose `itemsize` (1, 2, 4 or 8)
+//   bytes are the low bytes of `bits`, little-endian, to `out`: the plain memory fill behind
+//   zeros/constant.
+struct PlanItem {
+    bool pattern = false;
+    Dist dist = Dist::raw;
+    DType dtype = DType::u32;
+    FillParams params;
+    Region region;
+    uint64_t count = 0;
+    size_t itemsize = 0;
+    uint64_t bits = 0;
+    void* out = nullptr;
+};
+
+// Runs every item in one parallel region: small items are grouped, large ones split into
+// block-aligned chunks, and the threads take the pieces of all items from one counter. Values
+// depend only on the global index, so no split changes a bit. Items whose output memory
+// overlaps an earlier item's run after it, as separate calls would. Checks every item before
+// writing anything (std::invalid_argument). `interrupted` is called by the calling thread (and
+// no other) about every kPollInterval; when it returns true the threads stop taking work and
+// fill_plan() returns false.
+bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& interrupted);
 
 // Runs `body` on the calling thread and on up to nthreads - 1 more, and waits for them. With
 // the pool, workers that wake after the caller's share is done do not run it: `body` must

@@ -22,9 +22,10 @@ _COMMANDS = [
         "weightfill's speed beside numpy, torch, JAX and mkl_random",
         "Times weightfill beside numpy (PCG64, Philox), torch, JAX and mkl_random in one "
         "process: warm-up, interleaved runs, medians. By default prints the table (under a "
-        "minute); --targets checks the speed targets, --memory the peak RSS of new-array calls.",
+        "minute); --targets checks the speed targets, --memory the peak RSS of new-array calls, "
+        "--models whole models (GPT-2-medium: construction, init_module, peak RSS).",
         "examples: weightfill bench --quick; weightfill bench --size large --json; "
-        "weightfill bench --targets --threads 2",
+        "weightfill bench --targets --threads 2; weightfill bench --models",
     ),
     (
         "explain",

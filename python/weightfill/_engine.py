@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+import threading
+import weakref
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -26,17 +28,22 @@ _DTYPE_CODES = {
 }
 
 
-def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A new C-contiguous, 64-byte aligned, writable array that owns its memory."""
+def empty(shape: tuple[int, ...], dtype: np.dtype, huge_pages: bool = True) -> np.ndarray:
+    """A new C-contiguous, 64-byte aligned, writable array that owns its memory; from 4 MiB,
+    2 MiB aligned and (``huge_pages``) advised for transparent huge pages."""
     # NumPy's own limit (zero-length axes aside), checked before anything is allocated.
     nbytes = math.prod(n for n in shape if n) * dtype.itemsize
     if nbytes >= 1 << 63:
         raise ValueError(f"shape {shape} of {dtype} needs {nbytes} bytes, more than an array "
                          "can address (2**63 - 1)")
     try:
-        return _core.empty_aligned(list(shape), dtype)
+        arr = _core.empty_aligned(list(shape), dtype, huge_pages)
     except MemoryError:
         raise MemoryError(f"cannot allocate {nbytes} bytes for shape {shape} of {dtype}") from None
+    plan = _plan()
+    if plan is not None:
+        plan.fresh[_address(arr)] = (arr.nbytes, weakref.ref(arr))
+    return arr
 
 
 def fill(
@@ -63,15 +70,25 @@ def fill(
     """
     if dtype.itemsize == 2:
         out = out.view(np.uint16)  # the buffer protocol has no format for bfloat16
-    _core.fill(dist, _DTYPE_CODES[dtype], a, b, seed, stream, block_base,
-               list(shape), list(start), list(length), out, list(extra))
+    item = (dist, _DTYPE_CODES[dtype], a, b, seed, stream, block_base,
+            list(shape), list(start), list(length), out, list(extra))
+    plan = _plan()
+    if plan is not None and not plan.is_fresh(out):
+        plan.items.append(item)
+    else:
+        _core.fill(*item)
 
 
 def fill_constant(out: np.ndarray, value: np.ndarray) -> None:
     """Sets every element of the C-contiguous ``out`` to the 0-d array ``value`` of ``out``'s
     dtype, bit for bit, over the library's threads (a plain memory fill)."""
     uint = np.dtype(f"u{out.dtype.itemsize}")
-    _core.fill_pattern(out.view(uint), int(value.view(uint)))
+    item = (out.view(uint), int(value.view(uint)))
+    plan = _plan()
+    if plan is not None and not plan.is_fresh(out):
+        plan.items.append(item)
+    else:
+        _core.fill_pattern(*item)
 
 
 def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int, ...],
@@ -80,6 +97,9 @@ def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int
     """Fills the region ``out`` of a sparse matrix (stream-spec 3.8, or 3.9 for "keys")."""
     if dtype.itemsize == 2:
         out = out.view(np.uint16)
+    plan = _plan()
+    if plan is not None and not plan.is_fresh(out):
+        flush()  # not planned: what is pending for this memory must be written first
     _core.sparse(seed, stream, std, _DTYPE_CODES[dtype], shape[0], shape[1], axis, sampled,
                  sampled_are_zero, start[0], length[0], start[1], length[1], out,
                  SPARSE_METHODS[method])
@@ -97,9 +117,91 @@ available_isas = _core.available_isas
 force_isa = _core.force_isa
 
 
+# ----------------------------------------------------------------------------------------------
+# Fill plans
+
+
+class _Plan:
+    """The fills recorded by the innermost :func:`deferred` block of one thread."""
+
+    def __init__(self) -> None:
+        # Items as _core.fill_plan takes them; each holds its output array, so the memory of a
+        # pending fill cannot be freed and handed to a new array before the plan runs.
+        self.items: list[tuple[Any, ...]] = []
+        self.flushed = 0  # items flush() has run
+        # Arrays empty() made inside the block, by data address: (bytes, weak reference).
+        self.fresh: dict[int, tuple[int, weakref.ref[np.ndarray]]] = {}
+
+    def is_fresh(self, out: np.ndarray) -> bool:
+        """Whether ``out`` lies in an array that empty() made inside the block: such an array
+        is a result its maker returns or reads at once (a new-array call, orthogonal's normal
+        draw), so fills into it run immediately. (No pending item can share its memory: every
+        pending item's array was alive, and so distinct, when empty() made it.)"""
+        if not self.fresh:
+            return False
+        addr = _address(out)
+        hit = self.fresh.get(addr)
+        if hit is not None and hit[1]() is not None:
+            return True
+        for start, (size, ref) in list(self.fresh.items()):  # views inside a fresh array
+            if ref() is None:
+                del self.fresh[start]
+            elif start <= addr < start + size:
+                return True
+        return False
+
+
+_local = threading.local()
+
+
+def _plan() -> Optional[_Plan]:
+    return getattr(_local, "plan", None)
+
+
+def _address(arr: np.ndarray) -> int:
+    return int(arr.__array_interface__["data"][0])
+
+
+def flush() -> None:
+    """Runs the fills the current :func:`deferred` block has recorded so far (none outside a
+    block): code inside a block calls it before it reads or writes, other than through the
+    engine, memory it handed to a fill as ``out``."""
+    plan = _plan()
+    if plan is not None and plan.items:
+        items, plan.items = plan.items, []
+        plan.flushed += len(items)
+        _core.fill_plan(items)
+
+
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
-    """Fills requested inside the block (``fill``, ``fill_constant``) are recorded and run
-    together on leaving it, as one fill plan (docs/architecture.md); nothing runs if the block
-    raises. Placeholder: runs each fill at once until the plan engine lands."""
-    yield
+    """Records the fills requested inside the block (``fill``, ``fill_constant``) and runs them
+    on leaving it as one fill plan: one engine call with the GIL released, the threads spread
+    over all tensors as well as within each (docs/architecture.md). The values are those the
+    calls would have written one by one, bit for bit; fills into overlapping memory keep their
+    order.
+
+    Inside the block, a buffer given to a fill as ``out`` holds undefined values until the
+    block ends (or :func:`flush`): read or write it only through the engine. Fills into arrays
+    that :func:`empty` made inside the block (the results of new-array calls, orthogonal's draw)
+    run at once, and ``sparse`` first runs what is pending, so schemes that read their own draws
+    keep their meaning. Nothing recorded runs if the block raises. Blocks are per thread; a
+    nested block belongs to the outer one (its fills run when the outer block ends, and are
+    dropped if the inner block raises, except those a flush() has run).
+    """
+    outer = _plan()
+    if outer is not None:
+        mark = outer.flushed + len(outer.items)
+        try:
+            yield
+        except BaseException:
+            del outer.items[max(0, mark - outer.flushed):]
+            raise
+        return
+    plan = _local.plan = _Plan()
+    try:
+        yield
+    finally:
+        _local.plan = None
+    if plan.items:
+        _core.fill_plan(plan.items)

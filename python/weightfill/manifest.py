@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
+from . import _engine
 from ._args import BFLOAT16, _as_index, normalize_region, normalize_shape
 from .streams import normalize_seed, normalize_stream
 
@@ -184,6 +185,7 @@ class TensorEntry:
         return fn(self.shape, **kwargs)  # type: ignore[no-any-return]
 
     def _zero_rows(self, result: Any, region: Optional[RegionLike]) -> None:
+        _engine.flush()  # inside _engine.deferred() the draw may still be pending
         start, length = normalize_region(region, self.shape)
         for r in self.zero_rows:
             if start[0] <= r < start[0] + length[0]:

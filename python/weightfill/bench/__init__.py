@@ -1,6 +1,7 @@
 """``weightfill bench``: weightfill's speed beside numpy, torch, JAX and mkl_random, in one process.
 
-Three parts, chosen by flags (the table when neither ``--targets`` nor ``--memory`` is given):
+Four parts, chosen by flags (the table when none of ``--targets``, ``--memory``, ``--models`` is
+given):
 
 - **the table**: uniform, normal, truncated normal (±2σ), ``kaiming_normal`` and
   ``xavier_uniform`` on a 2-D shape, and bfloat16 normal. For each, the median time,
@@ -12,6 +13,10 @@ Three parts, chosen by flags (the table when neither ``--targets`` nor ``--memor
 - ``--targets``: the speed targets at their own shapes, each met or missed.
 - ``--memory``: the peak resident memory of each engine distribution's new-array call, each in
   a fresh subprocess, against the output's size.
+- ``--models``: a GPT-2-medium-shaped torch model: torch's default construction against meta
+  construction + ``weightfill.torch.materialize`` (fresh subprocesses, alternating),
+  ``init_module`` against the modules' own ``reset_parameters``, and the meta path's peak
+  RSS against the model's bytes (see :mod:`weightfill.bench.models`).
 
 Method. Every contender fills the same preallocated buffer, faulted in beforehand, wherever its
 API allows: weightfill through ``out=``, numpy through ``out=`` (its 16-bit results via a
@@ -35,7 +40,8 @@ weightfill``.
 
 from __future__ import annotations
 
-__all__ = ["add_arguments", "run", "run_table", "run_targets", "run_memory", "PEERS", "CASES"]
+__all__ = ["add_arguments", "run", "run_table", "run_targets", "run_memory", "run_models", "PEERS",
+           "CASES"]
 
 from ._constants import (BUSY_CORES, CASES, DEFAULT_REPEATS, DEFAULT_SIZE, DTYPES, PEERS, PEER_LABELS, QUICK_REPEATS, QUICK_SIZE, SCHEMA, SIZE_PRESETS, TABLE_BUDGET_S, TABLE_HOT_BELOW_S, TABLE_SETTLE_S, TARGETS_BUDGET_S, TRUNC_STD, _MiB,)  # noqa: F401
 from .timing import (Contender, _rounds_for, time_interleaved,)  # noqa: F401
@@ -45,6 +51,7 @@ from .config import (Config, Progress, _available_memory, _table_memory_need, de
 from .table import (_table_cases, run_table,)  # noqa: F401
 from .targets import (PAIRED_ROUNDS, TARGETS, Target, _target_pair, _target_rows, run_targets,)  # noqa: F401
 from .memory import (_MEMORY_CHILD, measure_peak_rss, memory_specs, run_memory,)  # noqa: F401
-from .formatting import (_clip, _fmt_other, _g, _header, _ms, _skipped_lines, format_markdown, format_memory, format_table, format_targets,)  # noqa: F401
+from .models import (GPT2_MEDIUM, GPT2_TINY, MODEL_GOALS, build_gpt2, run_models,)  # noqa: F401
+from .formatting import (_clip, _fmt_other, _g, _header, _ms, _skipped_lines, format_markdown, format_memory, format_models, format_table, format_targets,)  # noqa: F401
 from .plotting import (plot_speedups,)  # noqa: F401
 from .cli import (add_arguments, config_from_args, run,)  # noqa: F401

@@ -14,9 +14,11 @@ import numpy as np
 from .._args import BFLOAT16
 from ._constants import CASES, DEFAULT_REPEATS, DEFAULT_SIZE, DTYPES, PEERS, QUICK_REPEATS, QUICK_SIZE, SCHEMA
 from .config import Config, Progress, _available_memory, _table_memory_need, parse_cases, parse_peers, parse_shape, parse_size
-from .formatting import format_markdown, format_memory, format_table, format_targets
+from .formatting import (format_markdown, format_memory, format_models, format_table,
+                         format_targets)
 from .machine import CpuMonitor, _loadavg, machine_info
 from .memory import run_memory
+from .models import run_models
 from .plotting import plot_speedups
 from .table import run_table
 from .targets import run_targets
@@ -52,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="check the speed targets at their own shapes (about a minute or two)")
     p.add_argument("--memory", action="store_true",
                    help="peak RSS of each engine distribution's new-array call, in subprocesses")
+    p.add_argument("--models", action="store_true",
+                   help="whole models (GPT-2-medium; --quick: a tiny GPT-2): torch's "
+                        "construction against meta + weightfill.torch.materialize, init_module "
+                        "against reset_parameters, peak RSS; fresh subprocesses (minutes)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--markdown", action="store_true",
                    help="also print the table as markdown (README)")
@@ -82,9 +88,11 @@ def config_from_args(args: argparse.Namespace, fail: Callable[[str], Any]) -> Co
     threads = args.threads if args.threads is not None else wf.get_num_threads()
     if not 1 <= threads <= 1024:
         fail(f"--threads must be in [1, 1024], got {threads}")
+    others = args.targets or args.memory or args.models
     if args.plot is not None:
-        if args.targets or args.memory:
-            fail("--plot draws the table's speed-ups: it cannot go with --targets or --memory")
+        if others:
+            fail("--plot draws the table's speed-ups: it cannot go with --targets, --memory "
+                 "or --models")
         if not args.plot.lower().endswith(".png"):
             fail(f"--plot {args.plot}: give a .png file name")
         folder = os.path.dirname(os.path.abspath(args.plot))
@@ -99,7 +107,7 @@ def config_from_args(args: argparse.Namespace, fail: Callable[[str], Any]) -> Co
     cfg = Config(size=size, shape=shape, dtype=np.dtype(BFLOAT16 if args.dtype == "bfloat16"
                                                         else args.dtype),
                  threads=threads, repeats=repeats, peers=peers, cases=cases, quick=args.quick)
-    if not (args.targets or args.memory):
+    if not others:
         need, have = _table_memory_need(cfg), _available_memory()
         if have is not None and need > 0.8 * have:
             fail(f"--size {size} needs about {need / 2**30:.1f} GiB of memory, "
@@ -113,8 +121,9 @@ def run(args: argparse.Namespace, fail: Callable[[str], Any], out: Optional[Text
     out = out if out is not None else sys.stdout
     cfg = config_from_args(args, fail)
     progress = Progress(not args.no_progress)
-    parts = [p for p, on in (("table", not (args.targets or args.memory)),
-                             ("targets", args.targets), ("memory", args.memory)) if on]
+    parts = [p for p, on in (("table", not (args.targets or args.memory or args.models)),
+                             ("targets", args.targets), ("memory", args.memory),
+                             ("models", args.models)) if on]
     load_start = _loadavg()
     monitor = CpuMonitor()
     t0 = time.perf_counter()
@@ -130,6 +139,8 @@ def run(args: argparse.Namespace, fail: Callable[[str], Any], out: Optional[Text
         result["targets"] = run_targets(cfg, progress)
     if "memory" in parts:
         result["memory"] = run_memory(cfg, progress)
+    if "models" in parts:
+        result["models"] = run_models(cfg, progress)
     result["elapsed_s"] = time.perf_counter() - t0
     result["machine"] = machine_info(cfg.threads, {k: sys.modules[k] for k in PEERS
                                                    if k in sys.modules})
@@ -149,6 +160,8 @@ def run(args: argparse.Namespace, fail: Callable[[str], Any], out: Optional[Text
             texts.append(format_targets(result))
         if "memory" in result:
             texts.append(format_memory(result))
+        if "models" in result:
+            texts.append(format_models(result))
         out.write("\n\n".join(texts) + "\n")
     if args.plot is not None:
         plot_speedups(result, args.plot)

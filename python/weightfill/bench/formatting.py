@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any, Optional
 
 
@@ -167,4 +168,47 @@ def format_memory(result: dict[str, Any]) -> str:
         lines.append(f"{'':2}{call:<34}{shape:>12}{r['output_bytes'] / _MiB:>8.1f} MiB"
                      f"{r['growth_bytes'] / _MiB:>8.1f} MiB{r['excess_bytes'] / _MiB:>7.1f} MiB"
                      f"  {verdict}")
+    return "\n".join(lines)
+
+
+def _verdict(part: dict[str, Any], judged: bool) -> str:
+    if not judged:
+        return "(not judged)"
+    return "met" if part["met"] else "MISSED"
+
+
+def _cpu_times(runs: list[dict[str, float]]) -> str:
+    med = statistics.median
+    return f"user {med([x['user'] for x in runs]):.2f} s, sys {med([x['sys'] for x in runs]):.2f} s"
+
+
+def format_models(result: dict[str, Any]) -> str:
+    lines = [] if len(result["config"]["parts"]) > 1 else _header(result)[:1] + [""]
+    if "skipped" in result["models"]:
+        lines.append(f"models: skipped: {result['models']['skipped']}")
+    med = statistics.median
+    for r in result["models"]["models"]:
+        sh, judged = r["shape"], r["judged"]
+        lines.append(f"models: {r['name']} (vocab {sh['vocab']}, d {sh['d']}, {sh['blocks']} "
+                     f"blocks, MLP {sh['mlp']}, tied head): {r['bytes'] / _MiB:.0f} MiB of "
+                     f"{r['dtype']}, {_threads_text(r['threads'])}; "
+                     f"{_fmt_other(r.get('other_cpu'))}")
+        if not judged:
+            lines.append("  (--quick: a tiny model; the goals are for GPT-2-medium)")
+        c, i, m = r["construction"], r["init_module"], r["peak_rss"]
+        lines.append(f"  construction, fresh processes (median of {len(c['torch_default_s'])}): "
+                     f"torch default {_ms(med(c['torch_default_s']))}; meta "
+                     f"{_ms(med(c['meta_construction_s']))} + materialize "
+                     f"{_ms(med(c['materialize_s']))} = {_ms(med(c['meta_total_s']))}: "
+                     f"{c['ratio']:.1f}x (goal >= {c['required']:g}x) {_verdict(c, judged)}")
+        lines.append(f"    CPU time: torch default {_cpu_times(c['torch_default_cpu'])}; "
+                     f"materialize {_cpu_times(c['materialize_cpu'])}")
+        lines.append(f"    (a first meta construction without weightfill.torch.patch(): "
+                     f"{_ms(med(c['meta_plain_first_s']))}, torch importing torch._dynamo)")
+        lines.append(f"  init_module on the CPU model {_ms(med(i['init_module_s']))}, the "
+                     f"modules' reset_parameters {_ms(med(i['reset_parameters_s']))}: "
+                     f"{i['ratio']:.1f}x (goal >= {i['required']:g}x) {_verdict(i, judged)}")
+        lines.append(f"  peak RSS growth of meta + materialize {m['growth_bytes'] / _MiB:.0f} MiB"
+                     f" = {m['growth_over_model']:.3f}x the model (goal <= "
+                     f"{m['required']:g}x) {_verdict(m, judged)}")
     return "\n".join(lines)

@@ -387,8 +387,8 @@ def materialize(module: nn.Module, *, seed: int, rules: Optional[Rules] = None,
     and fills it: the same values :func:`init_module` gives the same model built on the CPU,
     bit for bit.
 
-    Each tensor gets its own CPU storage from weightfill's allocator (2 MiB aligned and
-    advised for huge pages when large, so the filling threads fault it in), then every tensor
+    Each tensor gets its own CPU storage from weightfill's allocator (untouched 4 KiB pages
+    that the plan's threads fault in; see ``_tensors.allocate``), then every tensor
     is filled in one fill plan. Tied tensors stay tied. Tensors already on the CPU are
     re-initialized in place. A DTensor parameter (FSDP2's ``fully_shard`` on a meta model,
     tensor parallel) gets storage for this rank's local shard only, and gathering it with
