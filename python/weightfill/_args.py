@@ -148,6 +148,11 @@ def check_out(out: object, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarra
     return arr
 
 
+class OverflowParam(ValueError):
+    """A finite parameter, or a value derived from parameters, that overflows the dtype. Schemes
+    re-raise it naming the parameter of theirs it was derived from (a gain, a scale)."""
+
+
 def finite_param(value: object, name: str, dtype: np.dtype) -> float:
     """A real parameter that stays finite when rounded to ``dtype``."""
     if type(value) is float or type(value) is int:  # fast path: plainly within range
@@ -164,7 +169,7 @@ def finite_param(value: object, name: str, dtype: np.dtype) -> float:
         return v
     with np.errstate(over="ignore"):  # above max but maybe below the rounding threshold
         if not np.isfinite(np.asarray(v, dtype=dtype)):
-            raise ValueError(f"{name}={v} overflows {dtype}")
+            raise OverflowParam(f"{name}={v} overflows {dtype}")
     return v
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _engine, _truncnorm
 from ._args import (
+    OverflowParam,
     RegionLike,
     ShapeLike,
     Target,
@@ -131,7 +132,7 @@ def uniform(
         with np.errstate(over="ignore"):
             width = np.asarray(hi, tgt.dtype) - np.asarray(lo, tgt.dtype)
         if not np.isfinite(width):
-            raise ValueError(f"high - low = {hi - lo} overflows {tgt.dtype}")
+            raise OverflowParam(f"high - low = {hi - lo} overflows {tgt.dtype}")
     if lo == hi == 0 or (abs(lo) < 1e-37 and abs(hi) < 1e-37 and tgt.dtype != np.float64
                          and np.float32(lo) == np.float32(hi) == 0):
         # Stream-spec 3.1: L == H gives fma(u, H - L, L) = +0.0 when L is a zero of either
@@ -317,7 +318,8 @@ def sparse(
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     if len(tgt.shape) != 2:
-        raise ValueError(f"sparse needs a 2-D shape, got {tgt.shape}")
+        got = "shape" if shape is not None else "out of shape"
+        raise ValueError(f"sparse needs a 2-D shape, got {got} {tgt.shape}")
     ax = _as_index(axis, "axis")
     if ax not in (0, 1, -1, -2):
         raise ValueError(f"axis must be 0 or 1, got {ax}")
@@ -376,7 +378,8 @@ def _mean_std(mean: object, std: object, dtype: np.dtype, *, bounded: bool) -> t
         return m, sd
     zmax = 8.5717 if dtype.itemsize == 8 else 6.6605  # float64 is the only 8-byte dtype
     if abs(m) + zmax * sd > largest(dtype):
-        raise ValueError(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow {dtype}")
+        raise OverflowParam(f"mean={m}, std={sd}: values up to |mean| + {zmax} std overflow "
+                            f"{dtype}")
     return m, sd
 
 

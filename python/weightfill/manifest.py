@@ -109,7 +109,7 @@ class TensorEntry:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from .params import SCHEMES
+        from .params import SCHEMES, check_param_names
 
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"name must be a non-empty str, got {self.name!r}")
@@ -127,6 +127,8 @@ class TensorEntry:
         bad = [k for k in _RESERVED if k in self.params]
         if bad:
             raise ValueError(f"{where}: params may not set {', '.join(bad)} (they are fields)")
+        if self.dtype not in _INT_DTYPES:
+            check_param_names(self.scheme, self.params, where)
         object.__setattr__(self, "params", _json_value(dict(self.params), f"{where}: params"))
         if not isinstance(self.resolved, Mapping):
             raise TypeError(f"{where}: resolved must be a mapping")
@@ -181,8 +183,14 @@ class TensorEntry:
         fn = scheme_function(self.scheme)
         kwargs = dict(self.params, dtype=self.numpy_dtype, out=out, region=region)
         if self.random:
-            return fn(self.shape, seed=self.seed, stream=self.stream, **kwargs)  # type: ignore[no-any-return]
-        return fn(self.shape, **kwargs)  # type: ignore[no-any-return]
+            kwargs.update(seed=self.seed, stream=self.stream)
+        try:
+            return fn(self.shape, **kwargs)  # type: ignore[no-any-return]
+        except (TypeError, ValueError) as err:  # name the entry and its params: a manifest
+            # read from a file may hold values its scheme refuses
+            cls = TypeError if isinstance(err, TypeError) else ValueError
+            raise cls(f"tensor {self.name!r} ({self.scheme} with params "
+                            f"{self.params}): {err}") from err
 
     def _zero_rows(self, result: Any, region: Optional[RegionLike]) -> None:
         _engine.flush()  # inside _engine.deferred() the draw may still be pending

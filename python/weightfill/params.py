@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -41,6 +42,23 @@ def scheme_function(name: str) -> Callable[..., np.ndarray]:
         except AttributeError:
             raise ValueError(f"scheme {name!r} is not available in this build") from None
     return getattr(schemes, name)  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=None)
+def scheme_parameters(name: str) -> frozenset[str]:
+    """The keyword arguments scheme ``name`` takes besides the target's (shape, seed, stream,
+    dtype, out, region)."""
+    taken = inspect.signature(scheme_function(name)).parameters
+    return frozenset(taken) - {"shape", "seed", "stream", "dtype", "out", "region"}
+
+
+def check_param_names(scheme: str, params: Mapping[str, Any], where: str) -> None:
+    """A clear error for a parameter ``scheme`` does not take (``where`` names the owner)."""
+    unknown = sorted(k for k in params if k not in scheme_parameters(scheme))
+    if unknown:
+        takes = ", ".join(sorted(scheme_parameters(scheme))) or "no parameters"
+        raise ValueError(f"{where}: params {', '.join(map(repr, unknown))} not taken by "
+                         f"{scheme} (it takes {takes})")
 
 
 class InitResult(dict):  # type: ignore[type-arg]
@@ -116,7 +134,8 @@ def parse_rule(value: Any, where: str, *, layout: str,
     bad = [k for k in RULE_RESERVED if k in params]
     if bad:
         raise ValueError(f"rules[{where}]: params may not set {', '.join(bad)}")
-    if "layout" in inspect.signature(scheme_function(scheme)).parameters:
+    check_param_names(scheme, params, f"rules[{where}]")
+    if "layout" in scheme_parameters(scheme):
         params.setdefault("layout", layout)
     return scheme, params
 

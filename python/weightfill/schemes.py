@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 from . import _engine, _haar
 from ._args import (
     FLOAT_DTYPES,
+    OverflowParam,
     RegionLike,
     ShapeLike,
     Target,
@@ -42,6 +44,7 @@ from ._args import (
 from .distributions import normal, truncated_normal, uniform
 from .fans import AxisLike, check_layout, compute_fans
 from .gains import Nonlinearity, calculate_gain
+from .streams import normalize_seed, normalize_stream
 
 __all__ = [
     "zeros",
@@ -135,6 +138,16 @@ def _nonnegative(value: object, name: str) -> float:
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {v}")
     return v
+
+
+def _derived(param: str, value: object, fill: Callable[..., np.ndarray], *args: Any,
+             **kw: Any) -> np.ndarray:
+    """``fill(*args, **kw)``, whose std or bounds were derived from the scheme's ``param``: an
+    overflow of the dtype is reported as that parameter's."""
+    try:
+        return fill(*args, **kw)
+    except OverflowParam as err:
+        raise ValueError(f"{param}={value!r} is too large for the dtype: {err}") from None
 
 
 def _choice(value: object, name: str, allowed: Sequence[str]) -> str:
@@ -342,7 +355,8 @@ def xavier_uniform(
     if math.prod(full):
         std = g * math.sqrt(2.0 / float(fan_in + fan_out))
         a = math.sqrt(3.0) * std
-    return uniform(full, -a, a, seed=seed, stream=stream, dtype=dtype, out=out, region=region)
+    return _derived("gain", gain, uniform, full, -a, a, seed=seed, stream=stream, dtype=dtype,
+                    out=out, region=region)
 
 
 def xavier_normal(
@@ -382,7 +396,8 @@ def xavier_normal(
     full = _full_shape(shape, out, region)
     fan_in, fan_out = _torch_fans(full, layout, in_axis, out_axis, batch_axis, transposed)
     std = g * math.sqrt(2.0 / float(fan_in + fan_out)) if math.prod(full) else 0.0
-    return normal(full, 0.0, std, seed=seed, stream=stream, dtype=dtype, out=out, region=region)
+    return _derived("gain", gain, normal, full, 0.0, std, seed=seed, stream=stream, dtype=dtype,
+                    out=out, region=region)
 
 
 def _kaiming_std(full: tuple[int, ...], a: object, mode: object, nonlinearity: Nonlinearity,
@@ -391,6 +406,10 @@ def _kaiming_std(full: tuple[int, ...], a: object, mode: object, nonlinearity: N
     if type(a) is not float and type(a) is not int and (
             isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Real)):
         raise TypeError(f"a must be a real number, not {type(a).__name__}")
+    # torch ignores ``a`` unless the nonlinearity is leaky_relu, even when it is NaN; a
+    # non-finite slope is always a caller's bug, so it is refused whatever the nonlinearity.
+    if not math.isfinite(a):
+        raise ValueError(f"a must be finite, got {a!r}")
     m = _choice(mode, "mode", ("fan_in", "fan_out"))
     if type(nonlinearity) is str:
         gain = _named_gain(nonlinearity, float(a))
@@ -457,8 +476,8 @@ def kaiming_uniform(
     std = _kaiming_std(full, a, mode, nonlinearity, layout, in_axis, out_axis, batch_axis,
                        transposed)
     bound = math.sqrt(3.0) * std
-    return uniform(full, -bound, bound, seed=seed, stream=stream, dtype=dtype, out=out,
-                   region=region)
+    return _derived("nonlinearity", nonlinearity, uniform, full, -bound, bound, seed=seed,
+                    stream=stream, dtype=dtype, out=out, region=region)
 
 
 def kaiming_normal(
@@ -501,7 +520,17 @@ def kaiming_normal(
     full = _full_shape(shape, out, region)
     std = _kaiming_std(full, a, mode, nonlinearity, layout, in_axis, out_axis, batch_axis,
                        transposed)
-    return normal(full, 0.0, std, seed=seed, stream=stream, dtype=dtype, out=out, region=region)
+    return _derived("nonlinearity", nonlinearity, normal, full, 0.0, std, seed=seed,
+                    stream=stream, dtype=dtype, out=out, region=region)
+
+
+@functools.lru_cache(maxsize=None)
+def _physical_memory() -> float:
+    """Bytes of physical memory (infinite where the OS does not say)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return math.inf
 
 
 def _orthogonal_matrix(rows: int, cols: int, seed: Optional[int], stream: Stream, scale: float,
@@ -511,6 +540,11 @@ def _orthogonal_matrix(rows: int, cols: int, seed: Optional[int], stream: Stream
     from the normal draw of that precision. ``into``: a C-contiguous (rows, cols) array of the
     compute dtype to write the result to (else a new one)."""
     ft = np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    need = rows * cols * ft.itemsize * (1 if into is not None else 2)  # the draw and the result
+    if need > _physical_memory():
+        raise ValueError(f"shape: the whole {rows} x {cols} matrix is needed and takes "
+                         f"{need / 2**30:.1f} GiB in {ft}, more than this machine's "
+                         f"{_physical_memory() / 2**30:.1f} GiB of memory")
     a = normal((rows, cols), seed=seed, stream=stream, dtype=ft)
     w = np.empty((rows, cols), ft) if into is None else into
     if rows >= cols:
@@ -592,6 +626,7 @@ def orthogonal(
     if len(full) < 2:
         raise ValueError(f"orthogonal needs a shape of at least 2 dimensions, got {full}")
     if math.prod(full) == 0:
+        normalize_seed(seed), normalize_stream(stream)  # refused even when nothing is drawn
         tgt.out[...] = 0
         return tgt.result
     if lay == "torch":
@@ -678,7 +713,8 @@ def _diagonal(shape: Optional[ShapeLike], value: float, layout: str, dtype: DTyp
     tgt = _target(shape, dtype, out, region)
     value = finite_param(value, what, tgt.dtype)
     if len(tgt.shape) != 2:
-        raise ValueError(f"{name} needs a 2-D shape, got {tgt.shape}")
+        got = "shape" if shape is not None else "out of shape"
+        raise ValueError(f"{name} needs a 2-D shape, got {got} {tgt.shape}")
     (r0, c0), (nr, nc) = tgt.start, tgt.length
     lo, hi = max(r0, c0), min(r0 + nr, c0 + nc)
     i = np.arange(lo, max(lo, hi))
@@ -752,10 +788,19 @@ def dirac(
     if full[o_ax] % g != 0:
         raise ValueError(f"the out-channel count {full[o_ax]} (axis {o_ax}) must be divisible "
                          f"by groups={g}")
-    per = full[o_ax] // g
-    d = np.arange(min(per, full[i_ax]))
-    outs = (np.arange(g)[:, None] * per + d[None, :]).ravel()
-    ins = np.tile(d, g)
+    per, n_in = full[o_ax] // g, full[i_ax]
+    # Ones at (out = j*per + k, in = k) for group j and k < min(per, n_in). Only the groups
+    # and k that meet the region are listed, so a small region of a huge shape stays cheap.
+    o0, o1 = tgt.start[o_ax], tgt.start[o_ax] + tgt.length[o_ax]
+    i0, i1 = tgt.start[i_ax], tgt.start[i_ax] + tgt.length[i_ax]
+    outs_l, ins_l = [], []
+    if o1 > o0 and i1 > i0 and per:
+        for j in range(o0 // per, (o1 - 1) // per + 1):  # at most o1 - o0 groups
+            k = np.arange(max(i0, o0 - j * per), min(per, n_in, i1, o1 - j * per))
+            outs_l.append(j * per + k)
+            ins_l.append(k)
+    outs = np.concatenate(outs_l) if outs_l else np.empty(0, np.intp)
+    ins = np.concatenate(ins_l) if ins_l else np.empty(0, np.intp)
     _place(tgt, _conv_index(full, lay, outs, ins, [full[a] // 2 for a in k_axes]), 1.0)
     return tgt.result
 
@@ -857,11 +902,11 @@ def variance_scaling(
     kw = dict(seed=seed, stream=stream, dtype=dtype, out=out, region=region)
     if dist == "truncated_normal":
         stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        return truncated_normal(full, 0.0, stddev, -2.0, 2.0, **kw)
+        return _derived("scale", scale, truncated_normal, full, 0.0, stddev, -2.0, 2.0, **kw)
     if dist == "uniform":
         limit = math.sqrt(3.0 * variance)
-        return uniform(full, -limit, limit, **kw)
-    return normal(full, 0.0, math.sqrt(variance), **kw)
+        return _derived("scale", scale, uniform, full, -limit, limit, **kw)
+    return _derived("scale", scale, normal, full, 0.0, math.sqrt(variance), **kw)
 
 
 def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..., np.ndarray]:
@@ -990,6 +1035,7 @@ def delta_orthogonal(
         raise ValueError(f"delta_orthogonal needs in <= out (fan_in <= fan_out), got "
                          f"in={n_in}, out={n_out} for shape {full} in layout {lay!r}")
     if math.prod(full) == 0:
+        normalize_seed(seed), normalize_stream(stream)  # refused even when nothing is drawn
         tgt.out[...] = 0
         return tgt.result
     q = _orthogonal_matrix(n_in, n_out, seed, stream, sc, tgt.dtype)

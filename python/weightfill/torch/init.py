@@ -113,6 +113,15 @@ def _next_stream(counters: dict[int, int], seed: int) -> str:
     return f"{_PREFIX}{k}"
 
 
+def _check_keys(seed: Optional[int], stream: Optional[Stream]) -> None:
+    """Validates ``seed`` and ``stream`` of a call torch makes a no-op (a zero-element tensor):
+    a bad argument is refused all the same, and no call counter moves, as no draw is made."""
+    if seed is not None:
+        normalize_seed(seed)
+    if stream is not None:
+        normalize_stream(stream)
+
+
 def _seed_and_stream(tensor: torch.Tensor, seed: Optional[int], stream: Optional[Stream],
                      generator: Optional[torch.Generator]) -> tuple[int, Stream]:
     named = _named.get()
@@ -160,8 +169,15 @@ def _apply(tensor: Any, scheme: str, params: dict[str, Any], seed: Optional[int]
     fn = scheme_function(scheme)
     if tensor.dtype not in FLOATS:
         if scheme in ("zeros", "ones", "constant"):  # torch fills integer tensors too
-            with torch.no_grad():
-                return tensor.fill_(params.get("value", 1 if scheme == "ones" else 0))
+            value = params.get("value", 1 if scheme == "ones" else 0)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"val must be a real number, not {type(value).__name__}")
+            try:
+                with torch.no_grad():
+                    return tensor.fill_(value)
+            except RuntimeError as err:  # NaN, an infinity or an overflow into an integer
+                raise ValueError(f"val {value!r} does not fit a tensor of dtype "
+                                 f"{tensor.dtype}: {err}") from None
         raise TypeError(f"tensor: dtype {tensor.dtype} is not a floating-point dtype")
     direct = tensor.device.type == "cpu" and tensor.is_contiguous()
     target = tensor if direct else allocate(tuple(tensor.shape), tensor.dtype)
@@ -295,6 +311,7 @@ def _kaiming(fn: Callable[..., Any], scheme: str, tensor: Any, a: float, mode: s
     if r is not NotImplemented:
         return r  # type: ignore[no-any-return]
     if isinstance(tensor, torch.Tensor) and 0 in tensor.shape:
+        _check_keys(seed, stream)
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return tensor
     params = {"a": a, "mode": mode, "nonlinearity": nonlinearity}
@@ -327,6 +344,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1,
     if not isinstance(tensor, torch.Tensor) or tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:  # torch: "no-op"
+        _check_keys(seed, stream)
         return tensor
     return _apply(tensor, "orthogonal", {"gain": gain}, seed, stream, generator)
 
