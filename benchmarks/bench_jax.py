@@ -5,7 +5,12 @@ result is waited for (``block_until_ready``). The two are timed in alternation i
 (each round times one call of each, after one untimed warm-up call of each that compiles), and
 the medians and their ratio are printed. Target: ratio >= 10.
 
-    python benchmarks/bench_jax.py [--rounds 15] [--shape 4096 4096]
+Each timed call starts after a pause (``--gap``, 50 ms): both runtimes' worker threads spin for
+a while after a call ends (XLA's Eigen pool, weightfill's OpenMP pool), and on a 2-core machine
+a call that starts at once competes with the other's spinning threads. Measured 2026-12-07:
+without the pause weightfill's median rose from 20-28 ms to 39-46 ms, JAX's barely moved.
+
+    python benchmarks/bench_jax.py [--rounds 15] [--shape 4096 4096] [--gap 0.05]
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import weightfill
 import weightfill.jax as wfj
 
 
-def _timed(fn, key):
+def _timed(fn, key, gap):
+    time.sleep(gap)
     t0 = time.perf_counter()
     fn(key).block_until_ready()
     return time.perf_counter() - t0
@@ -31,9 +37,13 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--shape", type=int, nargs="+", default=[4096, 4096])
+    ap.add_argument("--gap", type=float, default=0.05,
+                    help="seconds of pause before each timed call (see the docstring)")
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
+    if args.gap < 0:
+        ap.error("--gap must be >= 0")
     shape = tuple(args.shape)
     key = jax.random.key(0)
     ours = jax.jit(lambda k: wfj.initializers.he_normal()(k, shape, jnp.float32))
@@ -43,8 +53,8 @@ def main(argv=None) -> dict:
     t_ours, t_theirs = [], []
     for i in range(args.rounds):
         k = jax.random.fold_in(key, i)
-        t_ours.append(_timed(ours, k))
-        t_theirs.append(_timed(theirs, k))
+        t_ours.append(_timed(ours, k, args.gap))
+        t_theirs.append(_timed(theirs, k, args.gap))
     m_ours, m_theirs = statistics.median(t_ours), statistics.median(t_theirs)
     ratio = m_theirs / m_ours
     print(f"he_normal {shape} float32, jitted, CPU, {args.rounds} interleaved rounds, "
