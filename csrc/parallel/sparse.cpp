@@ -549,7 +549,12 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     const bool kept_only = !sp.sampled_are_zero && 20 * sp.sampled <= n;
     const RowWriter proto{params, table.normal_where[int(dtype)], table.gather_normal[int(dtype)], table.zero_where[int(dtype)],
                           isz, kept_only, sp.sampled_are_zero ? 0 : ~uint64_t{0}, {}, {}, {}, {}, {}, {}};
-    const int nt_max = get_num_threads();
+    // Small regions run on the calling thread: waking the team cost more than the work (a 64 x
+    // 64 sparse took 11-20 ms on 2 threads of a loaded machine, 0.1 ms on one). The threshold is
+    // the dense fill's chunk, 2**16 elements; the position draws count as one element each.
+    const uint64_t lines = sp.axis == 0 ? sp.nc : sp.nr;
+    const uint64_t work = sp.nr * sp.nc + lines * std::min(sp.sampled, n);
+    const int nt_max = work < (uint64_t{1} << 16) ? 1 : get_num_threads();
     auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch
     // of rows. A team member takes the next free slot.
