@@ -24,10 +24,10 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.layers import ArraySliceDep
 
 from . import _engine
-from . import schemes as _schemes
 from ._args import normalize_shape
 from .fans import check_layout
 from .params import DETERMINISTIC, SCHEMES, scheme_function
+from .schemes._common import _conv_axes
 from .streams import normalize_seed, normalize_stream
 
 __all__ = ["array", "SCHEMES"]
@@ -181,7 +181,7 @@ def _validate(scheme: str, full: tuple[int, ...], dtype: Any, kw: Mapping[str, A
     elif scheme == "delta_orthogonal" and len(full) in (3, 4, 5):
         # Empty kernel axes keep in and out (their check) but make the tensor empty, where
         # delta_orthogonal returns before drawing its matrix.
-        _, _, kernel = _schemes._conv_axes(full, check_layout(kw.get("layout", "keras")))
+        _, _, kernel = _conv_axes(full, check_layout(kw.get("layout", "keras")))
         probe_shape = tuple(0 if a in kernel else n for a, n in enumerate(full))
     empty = tuple(slice(0, 0) for _ in probe_shape)
     try:
