@@ -190,7 +190,7 @@ class TensorEntry:
             # read from a file may hold values its scheme refuses
             cls = TypeError if isinstance(err, TypeError) else ValueError
             raise cls(f"tensor {self.name!r} ({self.scheme} with params "
-                            f"{self.params}): {err}") from err
+                      f"{self.params}): {err}") from err
 
     def _zero_rows(self, result: Any, region: Optional[RegionLike]) -> None:
         _engine.flush()  # inside _engine.deferred() the draw may still be pending
