@@ -553,7 +553,7 @@ bool fill_lines(const KernelTable& table, const Drawer& drawer, const FillParams
     // 64 sparse took 11-20 ms on 2 threads of a loaded machine, 0.1 ms on one). The threshold is
     // the dense fill's chunk, 2**16 elements; the position draws count as one element each.
     const uint64_t lines = sp.axis == 0 ? sp.nc : sp.nr;
-    const uint64_t work = sp.nr * sp.nc + lines * std::min(sp.sampled, n);
+    const uint64_t work = sp.nr * sp.nc + lines * sp.sampled;
     const int nt_max = work < (uint64_t{1} << 16) ? 1 : get_num_threads();
     auto team = [nt_max](uint64_t units) { return int(std::min<uint64_t>(uint64_t(nt_max), units)); };
     // Scratch for each thread of a team, allocated once per call rather than per strip or batch

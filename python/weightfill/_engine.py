@@ -40,7 +40,7 @@ def empty(shape: tuple[int, ...], dtype: np.dtype, huge_pages: bool = True) -> n
         arr = _core.empty_aligned(list(shape), dtype, huge_pages)
     except MemoryError:
         raise MemoryError(f"cannot allocate {nbytes} bytes for shape {shape} of {dtype}") from None
-    plan = _plan()
+    plan = _local.plan
     if plan is not None:
         plan.fresh[_address(arr)] = (arr.nbytes, weakref.ref(arr))
     return arr
@@ -85,7 +85,7 @@ def fill_constant(out: np.ndarray, value: np.ndarray) -> None:
     dtype, bit for bit, over the library's threads (a plain memory fill)."""
     uint = np.dtype(f"u{out.dtype.itemsize}")
     item = (out.view(uint), int(value.view(uint)))
-    plan = _plan()
+    plan = _local.plan
     if plan is not None and not plan.is_fresh(out):
         plan.items.append(item)
     else:
@@ -98,7 +98,7 @@ def sparse(seed: int, stream: int, std: float, dtype: np.dtype, shape: tuple[int
     """Fills the region ``out`` of a sparse matrix (stream-spec 3.8, or 3.9 for "keys")."""
     if dtype.itemsize == 2:
         out = out.view(np.uint16)
-    plan = _plan()
+    plan = _local.plan
     if plan is not None and not plan.is_fresh(out):
         flush()  # not planned: what is pending for this memory must be written first
     _core.sparse(seed, stream, std, _DTYPE_CODES[dtype], shape[0], shape[1], axis, sampled,
@@ -161,10 +161,6 @@ class _Local(threading.local):
 _local = _Local()
 
 
-def _plan() -> Optional[_Plan]:
-    return _local.plan
-
-
 def _address(arr: np.ndarray) -> int:
     return int(arr.__array_interface__["data"][0])
 
@@ -173,7 +169,7 @@ def flush() -> None:
     """Runs the fills the current :func:`deferred` block has recorded so far (none outside a
     block): code inside a block calls it before it reads or writes, other than through the
     engine, memory it handed to a fill as ``out``."""
-    plan = _plan()
+    plan = _local.plan
     if plan is not None and plan.items:
         items, plan.items = plan.items, []
         plan.flushed += len(items)
@@ -196,7 +192,7 @@ def deferred() -> Iterator[None]:
     nested block belongs to the outer one (its fills run when the outer block ends, and are
     dropped if the inner block raises, except those a flush() has run).
     """
-    outer = _plan()
+    outer = _local.plan
     if outer is not None:
         mark = outer.flushed + len(outer.items)
         try:

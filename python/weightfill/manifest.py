@@ -127,8 +127,7 @@ class TensorEntry:
         bad = [k for k in _RESERVED if k in self.params]
         if bad:
             raise ValueError(f"{where}: params may not set {', '.join(bad)} (they are fields)")
-        if self.dtype not in _INT_DTYPES:
-            check_param_names(self.scheme, self.params, where)
+        check_param_names(self.scheme, self.params, where)
         object.__setattr__(self, "params", _json_value(dict(self.params), f"{where}: params"))
         if not isinstance(self.resolved, Mapping):
             raise TypeError(f"{where}: resolved must be a mapping")

@@ -298,7 +298,8 @@ def delta_orthogonal(
         raise ValueError(f"delta_orthogonal needs in <= out (fan_in <= fan_out), got "
                          f"in={n_in}, out={n_out} for shape {full} in layout {lay!r}")
     if math.prod(full) == 0:
-        normalize_seed(seed), normalize_stream(stream)  # refused even when nothing is drawn
+        normalize_seed(seed)  # a bad seed or stream is refused even when nothing is drawn
+        normalize_stream(stream)
         tgt.out[...] = 0
         return tgt.result
     q = _orthogonal_matrix(n_in, n_out, seed, stream, sc, tgt.dtype)

@@ -333,7 +333,8 @@ def orthogonal(
     if len(full) < 2:
         raise ValueError(f"orthogonal needs a shape of at least 2 dimensions, got {full}")
     if math.prod(full) == 0:
-        normalize_seed(seed), normalize_stream(stream)  # refused even when nothing is drawn
+        normalize_seed(seed)  # a bad seed or stream is refused even when nothing is drawn
+        normalize_stream(stream)
         tgt.out[...] = 0
         return tgt.result
     if lay == "torch":
