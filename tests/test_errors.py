@@ -163,3 +163,35 @@ def test_schemes_refuse_a_scale_that_overflows_the_dtype(call, arg):
 def test_a_large_gain_that_fits_the_dtype_is_kept():
     w = wf.orthogonal((2, 4), seed=1, dtype=np.float16, gain=60000.0)
     assert np.all(np.isfinite(w.astype(np.float32)))
+
+
+HUGE = 10**400  # an int beyond the float range: float() raises OverflowError
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: wf.normal(4, HUGE, seed=0), "mean"),
+    (lambda: wf.normal(4, 0.0, -HUGE, seed=0), "std"),
+    (lambda: wf.uniform(4, 0, HUGE, seed=0), "high"),
+    (lambda: wf.truncated_normal(4, 0, 1, -2, HUGE, seed=0), "upper"),
+    (lambda: wf.truncated_normal(4, 0, 1, -HUGE, 2, seed=0), "lower"),
+    (lambda: wf.normal(None, HUGE, seed=0, out=np.zeros(4, np.float32)), "mean"),
+    (lambda: wf.xavier_uniform((4, 4), HUGE, seed=0), "gain"),
+    (lambda: wf.variance_scaling((4, 4), HUGE, seed=0), "scale"),
+    (lambda: wf.constant((4, 4), HUGE), "value"),
+    (lambda: wf.constant((4, 4), -HUGE, out=np.zeros((4, 4))), "value"),
+    (lambda: wf.identity((4, 4), HUGE), "gain"),
+    (lambda: wf.sparse((4, 4), 0.5, std=HUGE, seed=0), "std"),
+    (lambda: wf.calculate_gain("leaky_relu", HUGE), "param"),
+])
+def test_ints_beyond_the_float_range_are_value_errors_naming_the_argument(call, arg):
+    """Not Python's OverflowError from float(): a ValueError that says which argument."""
+    with pytest.raises(ValueError, match=arg):
+        call()
+
+
+def test_a_leaky_relu_slope_whose_square_overflows_keeps_a_gain():
+    # torch's formula raises OverflowError from slope**2 beyond 1.3e154; 1 + slope**2 rounds to
+    # slope**2 long before, so the gain is sqrt(2) / |slope|, continuous with the formula's.
+    assert wf.calculate_gain("leaky_relu", 1e200) == np.sqrt(2.0) / 1e200
+    assert wf.calculate_gain("leaky_relu", -1e154) == np.sqrt(2.0 / (1 + 1e154**2))
+    assert np.isclose(wf.calculate_gain("leaky_relu", 1e154), np.sqrt(2.0) / 1e154, rtol=1e-15)

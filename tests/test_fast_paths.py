@@ -144,3 +144,203 @@ def test_params_near_the_largest_value_keep_the_general_checks():
         wf.normal(None, 0.0, 70000.0, seed=0, out=np.empty(4, np.float16))
     with pytest.raises(ValueError, match="mean must be finite"):
         wf.normal(None, math.nan, seed=0, out=out)
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole-array fast path in C (_core.fill_whole): the same bits as the Python path, and every
+# call it does not take left to the Python checks.
+
+from weightfill import _engine  # noqa: E402
+
+KINDS = {"uniform": _engine.UNIFORM, "normal": _engine.NORMAL,
+         "truncated_normal": _engine.TRUNCATED_NORMAL, "constant": _engine.CONSTANT}
+
+
+def _python_path(name, shape, args, dtype, **kw):
+    """The same fill through the Python checks and _core.fill: a region covering the whole
+    tensor never takes the fast path."""
+    whole = np.empty(shape, dtype)
+    getattr(wf, name)(shape, *args, dtype=dtype, out=whole, region=(slice(None),), **kw)
+    return whole
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [1, 7, 256, (1 << 14) - 1, (1 << 14) + 5, 300_001])
+@pytest.mark.parametrize("name, args", [
+    ("uniform", (-1.5, 3.0)), ("uniform", (0, 1)), ("normal", (0.5, 2.0)), ("normal", (-3, 0)),
+    ("truncated_normal", (0.0, 1.0, -2.0, 2.0)), ("truncated_normal", (1.0, 0.5, 3.0, 5.0)),
+    ("constant", (0.1,)), ("constant", (-7,)),
+])
+def test_fill_whole_writes_the_python_paths_bits(name, args, n, dtype):
+    """Sizes on both sides of the direct (GIL held) / plan (threads) split at 2**14."""
+    kw = {} if name == "constant" else dict(seed=2**63 + 11, stream="fast.path.weight")
+    expect = _python_path(name, (n,), args, dtype, **kw)
+    out = np.full(n, np.nan, dtype)
+    assert getattr(wf, name)(None, *args, out=out, **kw) is out
+    np.testing.assert_array_equal(bits(out), bits(expect))
+    # Did that call take the fast path? (16-bit uniforms and constants take the Python one.)
+    direct_ok = not (dtype.itemsize == 2 and name in ("uniform", "constant"))
+    if name == "truncated_normal":
+        extra = _truncnorm.known(*args, dtype)
+        assert extra is not None  # remembered by the calls above
+        a, b = args[:2]
+    else:
+        extra, (a, b) = (), (tuple(args) + (0.0,))[:2]
+    again = np.full(n, np.nan, dtype)
+    seed, stream = kw.get("seed", 0), kw.get("stream", 0)
+    got = _engine.fill_whole(KINDS[name], (n,), a, b, seed, stream, None, again, None, extra)
+    if direct_ok:
+        assert got is again
+        np.testing.assert_array_equal(bits(again), bits(expect))
+    else:
+        assert got is None and np.isnan(again.astype(np.float32)).all()
+
+
+def test_fill_whole_takes_nd_arrays_and_matching_shape_and_dtype_arguments():
+    out = np.empty((3, 4, 5), np.float32)
+    expect = wf.normal((3, 4, 5), seed=1, stream=2)
+    for shape, dtype in [(None, None), ((3, 4, 5), None), ((3, 4, 5), np.float32),
+                         (None, np.dtype(np.float32))]:
+        out[...] = np.nan
+        assert _engine.fill_whole(_engine.NORMAL, shape, 0.0, 1.0, 1, 2, dtype, out, None,
+                                  ()) is out
+        np.testing.assert_array_equal(out, expect)
+
+
+@pytest.mark.parametrize("change, where", [
+    # (how the call differs from a plain one, what the Python path says about it)
+    (dict(seed=True), "seed"), (dict(seed=-1), "seed"), (dict(seed=2**64), "seed"),
+    (dict(seed=np.uint64(3)), None), (dict(seed=None), None),
+    (dict(stream=-5), "stream"), (dict(stream=2**64), "stream"), (dict(stream=1.0), "stream"),
+    (dict(stream="a.name.never.seen.before"), None), (dict(stream=np.int32(4)), None),
+    (dict(a=float("nan")), "mean"), (dict(a=float("inf")), "mean"), (dict(a=True), "mean"),
+    (dict(a=10**400), "mean"), (dict(a=np.float64(0.5)), None),
+    (dict(b=-1.0), "std"), (dict(b=3e38), "std"), (dict(b=6e37), "overflow"),
+    (dict(shape=(4, 5)), "shape"), (dict(shape=(4.0, 6)), "shape"),
+    (dict(shape=(True, 6)), "shape"),
+    (dict(shape=[4, 6]), None), (dict(shape=(np.int64(4), 6)), None), (dict(shape=24), "shape"),
+    (dict(dtype=np.float64), "dtype"), (dict(dtype="float32"), None),
+    (dict(region=(slice(0, 4),)), None),
+    (dict(out="strided"), "C-contiguous"), (dict(out="readonly"), "read-only"),
+    (dict(out="swapped"), "dtype"), (dict(out="int32"), "dtype"), (dict(out="list"), "out"),
+])
+def test_fill_whole_leaves_every_other_call_to_the_python_checks(change, where):
+    """fill_whole returns None (writing nothing) for any call that is not plainly valid; the
+    public function then raises its own error (`where` is in the message) or, for a valid but
+    unusual call, writes the Python path's values."""
+    base = np.zeros((4, 6), np.float32)
+    outs = {"strided": np.zeros((4, 12), np.float32)[:, ::2],
+            "readonly": np.frombuffer(bytes(96), np.float32).reshape(4, 6),
+            "swapped": np.zeros((4, 6), ">f4"), "int32": np.zeros((4, 6), np.int32),
+            "list": [[0.0] * 6] * 4}
+    call = dict(shape=None, a=0.0, b=1.0, seed=0, stream=0, dtype=None, out=base, region=None)
+    call.update(change)
+    if isinstance(call["out"], str):
+        call["out"] = outs[call["out"]]
+    before = np.array(call["out"], copy=True)
+    args = [call[k] for k in ("shape", "a", "b", "seed", "stream", "dtype", "out", "region")]
+    assert _engine.fill_whole(_engine.NORMAL, *args, ()) is None
+    np.testing.assert_array_equal(np.asarray(call["out"]), before)
+    kw = dict(seed=call["seed"], stream=call["stream"], dtype=call["dtype"], out=call["out"],
+              region=call["region"])
+    if where is None:
+        if call["seed"] is None:
+            return  # fresh entropy: nothing to compare with
+        got = wf.normal(call["shape"] if call["region"] is None else (4, 6), call["a"],
+                        call["b"], **kw)
+        expect = wf.normal((4, 6), float(call["a"]), call["b"], seed=int(call["seed"]),
+                           stream=call["stream"] if isinstance(call["stream"], str)
+                           else int(call["stream"]))[call["region"] or ...]
+        np.testing.assert_array_equal(np.asarray(got), expect)
+    else:
+        with pytest.raises((TypeError, ValueError), match=where):
+            wf.normal(call["shape"], call["a"], call["b"], **kw)
+
+
+@pytest.mark.parametrize("low, high, expect", [
+    (0.0, 0.0, 0.0), (-0.0, -0.0, 0.0), (-0.0, 0.0, 0.0), (0.0, -0.0, None),
+    (-1e-46, -1e-46, 0.0), (-1e-46, 1e-46, 0.0), (-1e-40, -1e-40, -1e-40), (2.5, 2.5, 2.5),
+])
+def test_fill_whole_uniform_zero_width_and_signed_zeros(low, high, expect):
+    """Stream-spec 3.1: low == high gives +0.0 for zeros of either sign (also after rounding
+    to float32); 0.0 > -0.0 is not an error (they are equal)."""
+    for dtype in (np.float32, np.float64):
+        fast = np.full(8, np.nan, dtype)
+        wf.uniform(None, low, high, seed=0, out=fast)
+        slow = _python_path("uniform", (8,), (low, high), np.dtype(dtype), seed=0)
+        np.testing.assert_array_equal(bits(fast), bits(slow))
+        if expect is not None and dtype == np.float32:
+            np.testing.assert_array_equal(bits(fast), bits(np.full(8, expect, dtype)))
+
+
+def test_fill_whole_steps_aside_inside_deferred_blocks():
+    out = np.zeros(16, np.float32)
+    with _engine.deferred():
+        assert _engine.fill_whole(_engine.NORMAL, None, 0.0, 1.0, 0, 0, None, out, None,
+                                  ()) is None
+        wf.normal(None, seed=0, out=out)  # recorded in the plan, not yet run
+        assert not out.any()
+        with _engine.deferred():  # nested: still the Python path
+            assert _engine.fill_whole(_engine.NORMAL, None, 0.0, 1.0, 0, 0, None, out, None,
+                                      ()) is None
+    np.testing.assert_array_equal(out, wf.normal(16, seed=0))
+    with pytest.raises(RuntimeError):
+        with _engine.deferred():
+            raise RuntimeError
+    # every block closed, also the one that raised: the fast path is back
+    assert _engine.fill_whole(_engine.NORMAL, None, 0.0, 1.0, 0, 0, None, out, None,
+                              ()) is out
+
+
+def test_fill_whole_in_threads_gives_each_call_its_values():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(i):
+        out = np.empty(5000 + i, np.float32)
+        wf.normal(None, seed=i, stream=f"t{i % 3}", out=out)
+        return np.array_equal(out, wf.normal(5000 + i, seed=i, stream=f"t{i % 3}"))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(job, range(64)))
+
+
+@pytest.mark.parametrize("scheme, plain, bad, err", [
+    ("kaiming_uniform", dict(a=1), dict(a=True), TypeError),
+    ("kaiming_normal", dict(a=1), dict(a=True), TypeError),
+    ("xavier_uniform", dict(gain=1), dict(gain=True), TypeError),
+    ("xavier_normal", dict(gain=1), dict(gain=True), TypeError),
+    ("variance_scaling", dict(scale=1), dict(scale=True), TypeError),
+    ("kaiming_uniform", dict(transposed=False), dict(transposed=0), TypeError),
+    ("glorot_uniform", dict(in_axis=-2), dict(in_axis=-2.0), TypeError),
+])
+def test_memoized_schemes_still_refuse_what_the_full_checks_refuse(scheme, plain, bad, err):
+    """A derivation is memoized by the scheme's arguments; arguments equal to a memoized call's
+    but of a refused type (True == 1, 0 == False, -2.0 == -2, (4.0, 6) == (4, 6)) still fail."""
+    fn = getattr(wf, scheme)
+    out = np.empty((4, 6), np.float32)
+    for _ in range(2):  # the second call is a memo hit
+        assert fn((4, 6), seed=0, stream="w", out=out, **plain) is out
+    with pytest.raises(err):
+        fn((4, 6), seed=0, stream="w", out=out, **bad)
+    with pytest.raises(TypeError, match="shape"):
+        fn((4.0, 6), seed=0, stream="w", out=out, **plain)
+
+
+@pytest.mark.parametrize("scheme", ["xavier_uniform", "xavier_normal", "kaiming_uniform",
+                                    "kaiming_normal", "he_normal", "glorot_uniform",
+                                    "lecun_normal", "variance_scaling"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_memoized_scheme_calls_equal_their_first_call(scheme, dtype):
+    from weightfill.schemes import _common
+
+    fn = getattr(wf, scheme)
+    first = fn((5, 7), seed=3, stream="m.w", dtype=dtype)  # a new array: derives and memoizes
+    assert any(k[0] in (scheme, "variance_scaling") and k[1] == (5, 7) for k in _common._MEMO)
+    for _ in range(2):
+        out = np.full((5, 7), np.nan, dtype)
+        assert fn((5, 7), seed=3, stream="m.w", out=out) is out
+        np.testing.assert_array_equal(bits(out), bits(first))
+    # a different shape with the same fans is a different key, not a stale hit
+    other = fn((7, 5), seed=3, stream="m.w", dtype=dtype)
+    np.testing.assert_array_equal(bits(other), bits(fn((7, 5), seed=3, stream="m.w",
+                                                      out=np.empty((7, 5), dtype))))

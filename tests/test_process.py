@@ -148,10 +148,15 @@ def test_weightfill_threading_rejects_bad_values():
     assert "WEIGHTFILL_THREADING" in res.stderr and "ValueError" in res.stderr
 
 
-def test_ctrl_c_interrupts_a_long_fill_quickly():
+@pytest.mark.parametrize("call", [
+    "wf.normal(1 << 29, seed=1)",
+    # out= takes the whole-array fast path (_core.fill_whole), which runs the same plan
+    "wf.normal(None, seed=1, out=np.empty(1 << 29, np.float32))",
+], ids=["new-array", "out"])
+def test_ctrl_c_interrupts_a_long_fill_quickly(call):
     # The portable kernel keeps the fill long enough (several seconds for 2**29 values).
     code = """
-    import os, signal, threading, time, resource, gc, weightfill as wf
+    import os, signal, threading, time, resource, gc, numpy as np, weightfill as wf
     def rss_mib():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -163,14 +168,15 @@ def test_ctrl_c_interrupts_a_long_fill_quickly():
     threading.Timer(0.5, fire).start()
     t0 = time.perf_counter()
     try:
-        wf.normal(1 << 29, seed=1)
+        CALL
         raise SystemExit("finished before the signal")
     except KeyboardInterrupt:
         latency = time.perf_counter() - t_sig[0]
     gc.collect()  # the traceback (which holds the half-filled array) is gone by now
     print("interrupted", latency, rss_mib() - base)
     """
-    res = run_py(code, env={"WEIGHTFILL_ISA": "scalar", "OMP_NUM_THREADS": "2"}, timeout=120)
+    res = run_py(code.replace("CALL", call), env={"WEIGHTFILL_ISA": "scalar",
+                                                  "OMP_NUM_THREADS": "2"}, timeout=120)
     assert res.returncode == 0, res.stderr
     words = res.stdout.split()
     assert words[0] == "interrupted", res.stdout

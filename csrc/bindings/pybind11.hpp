@@ -4,9 +4,18 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <vector>
+
+#include "../parallel/fill.hpp"
+
 namespace py = pybind11;
 
 namespace weightfill::bindings {
 void register_fill(py::module_& m);
 void register_runtime(py::module_& m);
+void register_fast_fill(py::module_& m);
+
+// Runs a fill plan with the GIL released; throws py::error_already_set when a signal handler
+// raised (register_fill.cpp).
+void run_plan(const std::vector<PlanItem>& items);
 }  // namespace weightfill::bindings

@@ -129,18 +129,6 @@ PlanItem pattern_item(const py::handle& out, uint64_t bits, OutBuffer& buf) {
     return item;
 }
 
-// Runs the items with the GIL released. Safe without the GIL: the kernels touch only the
-// items' buffers (their OutBuffers keep them alive for the whole call), and the settings read
-// through atomics.
-void run_plan(const std::vector<PlanItem>& items) {
-    bool finished;
-    {
-        py::gil_scoped_release nogil;
-        finished = fill_plan(items, signalled);
-    }
-    if (!finished) throw py::error_already_set();
-}
-
 void fill_buffer(Dist dist, DType t, double a, double b, uint64_t seed, uint64_t stream,
                  uint64_t block_base, std::vector<uint64_t> shape, std::vector<uint64_t> start,
                  std::vector<uint64_t> len, const py::handle& out, const std::vector<double>& extra) {
@@ -211,6 +199,18 @@ void sparse_buffer(uint64_t seed, uint64_t stream, double std_dev, DType t, uint
 }
 
 }  // namespace
+
+// Runs the items with the GIL released. Safe without the GIL: the kernels touch only the
+// items' buffers (their OutBuffers keep them alive for the whole call), and the settings read
+// through atomics.
+void run_plan(const std::vector<PlanItem>& items) {
+    bool finished;
+    {
+        py::gil_scoped_release nogil;
+        finished = fill_plan(items, signalled);
+    }
+    if (!finished) throw py::error_already_set();
+}
 
 void register_fill(py::module_& m) {
     m.def("sparse", &sparse_buffer, py::arg("seed"), py::arg("stream"), py::arg("std"),

@@ -50,6 +50,12 @@ bool fill_plan(const std::vector<PlanItem>& items, const std::function<bool()>& 
 // give the same result with any number of runners from 1 to nthreads.
 void run_parallel(int nthreads, const std::function<void()>& body);
 
+// The element whose `itemsize` (1, 2, 4 or 8) bytes are the low bytes of `bits`, repeated over
+// a 64-bit word (little-endian); and `bytes` bytes of that word's repetition written to `out`
+// (on the calling thread; `out` need not be aligned). Together: a memory fill of one element.
+uint64_t pattern_word(uint64_t bits, size_t itemsize);
+void write_pattern(void* out, uint64_t bytes, uint64_t word);
+
 void set_num_threads(int n);
 int get_num_threads();
 // "openmp" (the default when built with OpenMP) or "pool" (WEIGHTFILL_THREADING=pool, builds

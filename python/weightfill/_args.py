@@ -153,16 +153,25 @@ class OverflowParam(ValueError):
     re-raise it naming the parameter of theirs it was derived from (a gain, a scale)."""
 
 
+def as_float(value: Any, name: str) -> float:
+    """``float(value)`` of a real number, with Python's OverflowError for one beyond the float
+    range (an int of 400 digits) turned into a ValueError naming the argument."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got {value!r:.40} (beyond the float "
+                         "range)") from None
+
+
 def finite_param(value: object, name: str, dtype: np.dtype) -> float:
     """A real parameter that stays finite when rounded to ``dtype``."""
     if type(value) is float or type(value) is int:  # fast path: plainly within range
-        v = float(value)
         big = _LARGEST.get(dtype)
-        if big is not None and -big <= v <= big:
-            return v
+        if big is not None and -big <= value <= big:  # exact for ints of any size
+            return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    v = float(value)
+    v = as_float(value, name)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     if abs(v) <= largest(dtype):  # representable range: rounding cannot overflow

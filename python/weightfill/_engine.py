@@ -15,8 +15,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from . import _core
-from ._args import BFLOAT16
+from . import _core, streams
+from ._args import BFLOAT16, FLOAT_DTYPES, largest
 
 Dist = _core.Dist
 _DTYPE_CODES = {
@@ -78,6 +78,21 @@ def fill(
         plan.items.append(item)
     else:
         _core.fill(*item)
+
+
+# The whole-array fast path (csrc/bindings/fast_fill.cpp): fill_whole(kind, shape, a, b, seed,
+# stream, dtype, out, region, extra) fills `out` and returns it when the call is a plain one
+# (a whole, aligned, writable C-contiguous ndarray of a float dtype; int or float arguments,
+# plainly valid), else returns None and the caller runs its full checks.
+fill_whole = _core.fill_whole
+UNIFORM, NORMAL, TRUNCATED_NORMAL = (int(d) for d in (Dist.uniform, Dist.normal,
+                                                       Dist.truncated_normal))
+CONSTANT = _core.FILL_CONSTANT
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BFLOAT16)
+assert set(_FLOATS) == set(FLOAT_DTYPES) and [_DTYPE_CODES[d] for d in _FLOATS] == [
+    _core.DType.f32, _core.DType.f64, _core.DType.f16, _core.DType.bf16]
+_core._fill_whole_setup(_FLOATS, tuple(d.type for d in _FLOATS),
+                        [largest(d) for d in _FLOATS], streams._NAMED)
 
 
 def fill_constant(out: np.ndarray, value: np.ndarray) -> None:
@@ -202,9 +217,11 @@ def deferred() -> Iterator[None]:
             raise
         return
     plan = _local.plan = _Plan()
+    _core._deferred_blocks(1)  # fill_whole steps aside while a block is open
     try:
         yield
     finally:
         _local.plan = None
+        _core._deferred_blocks(-1)
     if plan.items:
         _core.fill_plan(plan.items)

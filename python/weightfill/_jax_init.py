@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _engine, _jax_ffi
-from ._args import BFLOAT16
+from ._args import BFLOAT16, as_float
 from .params import DETERMINISTIC, SCHEMES, scheme_function
 
 __all__ = [
@@ -168,10 +168,10 @@ def _real(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, not bool")
     if isinstance(value, numbers.Real):
-        return float(value)
+        return as_float(value, name)
     if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer) \
             and value.shape == () and value.dtype.kind in "iuf":
-        return float(value)
+        return as_float(value, name)
     raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
 
 

@@ -19,6 +19,7 @@ from ._args import (
     ShapeLike,
     Target,
     _as_index,
+    as_float,
     finite_param,
     largest,
     resolve_target,
@@ -26,6 +27,9 @@ from ._args import (
 from .streams import normalize_seed, normalize_stream
 
 __all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
+
+_fill_whole = _engine.fill_whole
+_UNIFORM, _NORMAL, _TRUNCATED = _engine.UNIFORM, _engine.NORMAL, _engine.TRUNCATED_NORMAL
 
 Stream = Union[int, str]
 DTypeLike = Union[type, np.dtype, str, None]
@@ -121,6 +125,11 @@ def uniform(
     Element ``i`` (flat C-order index in the full ``shape``) depends only on (seed, stream,
     i, low, high, dtype): not on threads, CPU, region or chunking. See docs/stream-spec.md.
     """
+    # The common call (a whole ndarray as out=, plain arguments) is checked and run in C;
+    # anything else, errors included, goes through the checks below.
+    done = _fill_whole(_UNIFORM, shape, low, high, seed, stream, dtype, out, region, ())
+    if done is not None:
+        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     lo = finite_param(low, "low", tgt.dtype)
@@ -185,6 +194,9 @@ def normal(
     Element ``i`` depends only on (seed, stream, i, mean, std, dtype). Elements ``4j .. 4j+3``
     (float32) or ``2j, 2j+1`` (float64) come from Philox block ``j``. See docs/stream-spec.md.
     """
+    done = _fill_whole(_NORMAL, shape, mean, std, seed, stream, dtype, out, region, ())
+    if done is not None:
+        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     m, sd = _mean_std(mean, std, tgt.dtype, bounded=False)
@@ -240,6 +252,14 @@ def truncated_normal(
     ``decimal`` arithmetic, so they are the same on every platform. See docs/stream-spec.md
     section 3.6.
     """
+    if type(lower) is float and type(upper) is float and type(out) is np.ndarray:
+        # The whole-array fast path (see uniform), when these arguments' constants are known.
+        extra = _truncnorm.known(mean, std, lower, upper, out.dtype)
+        if extra is not None:
+            done = _fill_whole(_TRUNCATED, shape, mean, std, seed, stream, dtype, out, region,
+                               extra)
+            if done is not None:
+                return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     m, sd = _mean_std(mean, std, tgt.dtype, bounded=True)
@@ -250,6 +270,7 @@ def truncated_normal(
     if lo == np.inf or hi == -np.inf:
         raise ValueError(f"the interval [{lo}, {hi}] is empty")
     extra = _truncnorm.constants(m, sd, lo, hi, tgt.dtype)
+    _truncnorm.remember(m, sd, lo, hi, tgt.dtype, extra)
     _fill(_engine.Dist.truncated_normal, tgt, m, sd, s, t, extra)
     return tgt.result  # type: ignore[no-any-return]
 
@@ -388,7 +409,7 @@ def _bound(value: object, name: str) -> float:
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    v = float(value)
+    v = as_float(value, name)
     if v != v:
         raise ValueError(f"{name} must not be NaN")
     return v

@@ -12,6 +12,8 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from ._args import as_float
+
 __all__ = ["calculate_gain", "second_moment_gain"]
 
 Nonlinearity = Union[str, Callable[[Any], Any]]
@@ -158,11 +160,14 @@ def calculate_gain(nonlinearity: Nonlinearity, param: Optional[float] = None) ->
         if param is None:
             slope = 0.01
         elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)) \
-                and math.isfinite(param):  # torch would return a NaN gain for NaN
+                and math.isfinite(as_float(param, "param")):  # torch: a NaN gain for NaN
             slope = float(param)
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + slope**2))
+        try:
+            return math.sqrt(2.0 / (1 + slope**2))
+        except OverflowError:  # |slope| > 1.3e154, where torch raises; 1 + slope**2 would
+            return math.sqrt(2.0) / abs(slope)  # round to slope**2, so this is the same gain
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(

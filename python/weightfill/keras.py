@@ -31,8 +31,9 @@ from typing import Any, Optional
 import keras
 import numpy as np
 
-from . import schemes as _s
 from . import distributions as _d
+from . import schemes as _s
+from ._args import as_float
 
 __all__ = ["initializers", "WeightfillInitializer"]
 
@@ -66,7 +67,7 @@ def _shape(shape: Any) -> tuple[int, ...]:
 def _real(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    v = float(value)
+    v = as_float(value, name)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     return v

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import operator
 import secrets
@@ -65,6 +64,18 @@ def normalize_stream(stream: object) -> int:
     return _as_u64(stream, "stream")
 
 
-# Stream ids of names seen recently: a model's parameter names recur (every re-initialization,
-# every shard of a tensor), and SHA-256 costs about half a microsecond per name.
-_named_stream = functools.lru_cache(maxsize=1 << 16)(stream_id)
+# Stream ids of names seen recently, by exact str: a model's parameter names recur (every
+# re-initialization, every shard of a tensor), and SHA-256 costs about half a microsecond per
+# name. A plain dict rather than an lru_cache so that the engine's whole-array fast path
+# (_core.fill_whole) can read it too; emptied when it holds 2**16 names.
+_NAMED: dict[str, int] = {}
+
+
+def _named_stream(name: str) -> int:
+    sid = _NAMED.get(name)
+    if sid is None:
+        sid = stream_id(name)  # raises for a name with no UTF-8 form: never cached
+        if len(_NAMED) >= 1 << 16:
+            _NAMED.clear()
+        _NAMED[name] = sid
+    return sid

@@ -10,13 +10,14 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .. import _engine, _haar
+from .. import _engine, _haar, _truncnorm
 from .._args import (
     FLOAT_DTYPES,
     OverflowParam,
     RegionLike,
     ShapeLike,
     Target,
+    as_float,
     finite_param,
     normalize_shape,
     out_shape,
@@ -72,13 +73,11 @@ def _place(tgt: Target, index: Sequence[np.ndarray], values: Union[float, np.nda
 
 
 def _real(value: object, name: str) -> float:
-    if type(value) is float or type(value) is int:  # fast path
-        v = float(value)
-        if math.isfinite(v):
-            return v
+    if type(value) is float and math.isfinite(value):  # fast path
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    v = float(value)
+    v = as_float(value, name)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     return v
@@ -99,6 +98,58 @@ def _derived(param: str, value: object, fill: Callable[..., np.ndarray], *args: 
         return fill(*args, **kw)
     except OverflowParam as err:
         raise ValueError(f"{param}={value!r} is too large for the dtype: {err}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Memoized derivations
+
+# What plain scheme calls derived, by the call's arguments: key -> (distribution, a, b) of the
+# engine fill they make. A model's tensors share few shapes, and deriving fans, gain and bound
+# in Python costs 2-3 us a call, more than filling a small tensor. A key is (scheme, shape,
+# *arguments): the schemes build one only for plain arguments (default axes, a bool
+# `transposed`) and add the types of their numbers, since True == 1 == 1.0 would otherwise let
+# a bool reach an int's entry. The shape alone may equal one of other types ((4.0, 4) ==
+# (4, 4)): _core.fill_whole accepts only exact ints equal to out's shape, so such a call still
+# goes through the full checks. An entry goes in after its derivation passed every check;
+# the dict is emptied at 4096 entries.
+_NO_AXES: tuple[()] = ()  # batch_axis's default: `batch_axis is _NO_AXES` is a plain call
+_MEMO: dict[tuple[object, ...], tuple[int, float, float]] = {}
+
+
+def _memo_fill(key: Optional[tuple[object, ...]], seed: object, stream: object, dtype: object,
+               out: object, region: object) -> Any:
+    """Fills ``out`` with the memoized derivation of ``key`` through the whole-array fast
+    path; None when the key is None or unknown, or the call is not one that path takes."""
+    if key is None:
+        return None
+    try:
+        hit = _MEMO.get(key)
+    except TypeError:  # an unhashable argument: the full path refuses or handles it
+        return None
+    if hit is None:
+        return None
+    kind, a, b = hit
+    extra: tuple[float, ...] = ()
+    if kind == _engine.TRUNCATED_NORMAL:  # Keras's truncation at (-2, 2), the only one here
+        if type(out) is not np.ndarray:
+            return None
+        known = _truncnorm.known(a, b, -2.0, 2.0, out.dtype)
+        if known is None:
+            return None
+        extra = known
+    return _engine.fill_whole(kind, key[1], a, b, seed, stream, dtype, out, region, extra)
+
+
+def _memo(key: Optional[tuple[object, ...]], kind: int, a: float, b: float) -> None:
+    """Records a derivation that passed its checks (nothing when ``key`` is None)."""
+    if key is None:
+        return
+    if len(_MEMO) >= 4096:
+        _MEMO.clear()
+    try:
+        _MEMO[key] = (kind, a, b)
+    except TypeError:
+        pass
 
 
 def _choice(value: object, name: str, allowed: Sequence[str]) -> str:

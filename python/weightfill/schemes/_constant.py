@@ -12,12 +12,15 @@ from .. import _engine
 from .._args import (
     RegionLike,
     ShapeLike,
+    as_float,
     largest,
 )
 from ._common import (
     DTypeLike,
     _target,
 )
+
+_fill_whole, _CONSTANT = _engine.fill_whole, _engine.CONSTANT
 
 
 def zeros(
@@ -49,6 +52,9 @@ def zeros(
     ---------------
     Deterministic; no random draws.
     """
+    done = _fill_whole(_CONSTANT, shape, 0.0, 0.0, 0, 0, dtype, out, region, ())
+    if done is not None:  # the whole-array fast path (weightfill.uniform says more)
+        return done
     return constant(shape, 0.0, dtype=dtype, out=out, region=region)
 
 
@@ -65,6 +71,9 @@ def ones(
     ---------------
     Deterministic; no random draws.
     """
+    done = _fill_whole(_CONSTANT, shape, 1.0, 0.0, 0, 0, dtype, out, region, ())
+    if done is not None:
+        return done
     return constant(shape, 1.0, dtype=dtype, out=out, region=region)
 
 
@@ -94,11 +103,14 @@ def constant(
     ---------------
     Deterministic; no random draws.
     """
+    done = _fill_whole(_CONSTANT, shape, value, 0.0, 0, 0, dtype, out, region, ())
+    if done is not None:
+        return done
     if type(value) is not float and type(value) is not int and (
             isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"value must be a real number, not {type(value).__name__}")
     tgt = _target(shape, dtype, out, region)
-    v = float(value)
+    v = as_float(value, "value")
     if abs(v) <= largest(tgt.dtype):  # cannot overflow
         rounded = np.asarray(v, tgt.dtype)
     else:

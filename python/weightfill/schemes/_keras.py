@@ -14,10 +14,14 @@ from .._args import (
     ShapeLike,
     finite_param,
 )
+from .._engine import NORMAL as _NORMAL
+from .._engine import TRUNCATED_NORMAL as _TRUNCATED
+from .._engine import UNIFORM as _UNIFORM
 from ..distributions import normal, truncated_normal, uniform
 from ..fans import AxisLike, check_layout
 from ..streams import normalize_seed, normalize_stream
 from ._common import (
+    _NO_AXES,
     DTypeLike,
     Stream,
     _choice,
@@ -27,6 +31,8 @@ from ._common import (
     _diagonal,
     _full_shape,
     _keras_fans,
+    _memo,
+    _memo_fill,
     _orthogonal_matrix,
     _place,
     _real,
@@ -144,6 +150,11 @@ def variance_scaling(
     and region. JAX's and Keras's own values come from their generators and are not
     reproduced; the distribution is.
     """
+    key = _memo_key(shape, scale, mode, distribution, in_axis, out_axis, batch_axis, layout,
+                    transposed)
+    done = _memo_fill(key, seed, stream, dtype, out, region)
+    if done is not None:
+        return done
     sc = _real(scale, "scale")
     if sc <= 0:
         raise ValueError(f"scale must be > 0, got {sc}")
@@ -165,11 +176,25 @@ def variance_scaling(
     kw = dict(seed=seed, stream=stream, dtype=dtype, out=out, region=region)
     if dist == "truncated_normal":
         stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD
+        _memo(key, _TRUNCATED, 0.0, stddev)
         return _derived("scale", scale, truncated_normal, full, 0.0, stddev, -2.0, 2.0, **kw)
     if dist == "uniform":
         limit = math.sqrt(3.0 * variance)
+        _memo(key, _UNIFORM, -limit, limit)
         return _derived("scale", scale, uniform, full, -limit, limit, **kw)
+    _memo(key, _NORMAL, 0.0, math.sqrt(variance))
     return _derived("scale", scale, normal, full, 0.0, math.sqrt(variance), **kw)
+
+
+def _memo_key(shape: object, scale: object, mode: object, distribution: object, in_axis: object,
+              out_axis: object, batch_axis: object, layout: object,
+              transposed: object) -> Optional[tuple[object, ...]]:
+    """variance_scaling's memo key (schemes._common._MEMO) for plain arguments, else None."""
+    if type(shape) is tuple and type(in_axis) is int and type(out_axis) is int \
+            and batch_axis is _NO_AXES and type(transposed) is bool:
+        return ("variance_scaling", shape, scale, type(scale), mode, distribution, in_axis,
+                out_axis, layout, transposed)
+    return None
 
 
 def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..., np.ndarray]:
@@ -187,6 +212,11 @@ def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..
         out: Optional[np.ndarray] = None,
         region: Optional[RegionLike] = None,
     ) -> np.ndarray:
+        key = _memo_key(shape, scale, mode, distribution, in_axis, out_axis, batch_axis, layout,
+                        transposed)
+        done = _memo_fill(key, seed, stream, dtype, out, region)  # variance_scaling's memo
+        if done is not None:
+            return done
         return variance_scaling(shape, scale, mode, distribution, in_axis=in_axis,
                                 out_axis=out_axis, batch_axis=batch_axis, layout=layout,
                                 transposed=transposed, seed=seed, stream=stream, dtype=dtype,
