@@ -1,6 +1,6 @@
 """Type stubs for the compiled engine (csrc/bindings). Use the weightfill package instead."""
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -9,6 +9,8 @@ class Dist:
     uniform: Dist
     normal: Dist
     truncated_normal: Dist
+    @property
+    def value(self) -> int: ...
 
 class DType:
     u32: DType
@@ -28,6 +30,14 @@ def _rank_ties(tie_keys: list[int], need: int) -> list[int]: ...
 def empty_aligned(shape: list[int], dtype: np.dtype[Any],
                   huge_pages: bool = ...) -> np.ndarray[Any, Any]: ...
 def fill_pattern(out: np.ndarray[Any, Any], bits: int) -> None: ...
+def fill_whole(kind: int, shape: object, a: object, b: object, seed: object, stream: object,
+               dtype: object, out: object, region: object,
+               extra: object) -> Optional[np.ndarray[Any, Any]]: ...
+def _fill_whole_setup(descrs: tuple[np.dtype[Any], ...], scalar_types: tuple[type, ...],
+                      largest: list[float], streams: dict[str, int]) -> None: ...
+def _deferred_blocks(delta: int) -> int: ...
+
+FILL_CONSTANT: int
 def fill_plan(items: list[tuple[Any, ...]]) -> None: ...
 def fill(
     dist: Dist,

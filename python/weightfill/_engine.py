@@ -85,8 +85,8 @@ def fill(
 # (a whole, aligned, writable C-contiguous ndarray of a float dtype; int or float arguments,
 # plainly valid), else returns None and the caller runs its full checks.
 fill_whole = _core.fill_whole
-UNIFORM, NORMAL, TRUNCATED_NORMAL = (int(d) for d in (Dist.uniform, Dist.normal,
-                                                       Dist.truncated_normal))
+UNIFORM, NORMAL, TRUNCATED_NORMAL = (d.value for d in (Dist.uniform, Dist.normal,
+                                                      Dist.truncated_normal))
 CONSTANT = _core.FILL_CONSTANT
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BFLOAT16)
 assert set(_FLOATS) == set(FLOAT_DTYPES) and [_DTYPE_CODES[d] for d in _FLOATS] == [

@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .config import Config, Progress
 from .machine import CpuMonitor
@@ -151,10 +151,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         model = build_gpt2(shape)
         return {"construction_s": time.perf_counter() - t0, "construction_cpu": _cpu(r0),
                 "bytes": _model_bytes(model)}
-    if kind == "meta":
+    if kind in ("meta", "meta_zeros"):
+        # meta_zeros: every tensor zeros instead of its law (benchmarks/bench_construction.py),
+        # what materialize costs with a sampler that costs nothing.
+        rules: Optional[dict[Union[str, type], Any]] = \
+            {"*": "zeros"} if kind == "meta_zeros" else None
         with torch.device("meta"), wt.patch():
             warm = build_gpt2(tiny)
-        wt.materialize(warm, seed=seed)
+        wt.materialize(warm, seed=seed, rules=rules)
         del warm
         gc.collect()
         before = _status("VmRSS")
@@ -163,7 +167,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         with torch.device("meta"), wt.patch():
             model = build_gpt2(shape)
         r1, t1 = _cpu(), time.perf_counter()
-        wt.materialize(model, seed=seed)
+        wt.materialize(model, seed=seed, rules=rules)
         t2 = time.perf_counter()
         peak = _status("VmHWM")
         result = {"meta_construction_s": t1 - t0, "materialize_s": t2 - t1,

@@ -117,7 +117,7 @@ _MEMO: dict[tuple[object, ...], tuple[int, float, float]] = {}
 
 
 def _memo_fill(key: Optional[tuple[object, ...]], seed: object, stream: object, dtype: object,
-               out: object, region: object) -> Any:
+               out: object, region: object) -> Optional[np.ndarray[Any, Any]]:
     """Fills ``out`` with the memoized derivation of ``key`` through the whole-array fast
     path; None when the key is None or unknown, or the call is not one that path takes."""
     if key is None:
