@@ -106,7 +106,8 @@ class _Ready:
 
 def _parts(shape):
     """The parts of an initializer call, each a callable of a key with block_until_ready."""
-    std = (2.0 / shape[-2]) ** 0.5 / 0.87962566103423978  # he_normal's, for fan_in = shape[-2]
+    # he_normal's std, for fan_in = shape[-2]
+    std = (2.0 / shape[-2]) ** 0.5 / weightfill.schemes.TRUNCATED_NORMAL_STD
     buf = np.zeros(shape, np.float32)  # faulted in, and kept so
     parts = {
         "engine truncated normal, faulted-in memory": _Ready(

@@ -13,7 +13,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import weightfill as wf
-from weightfill import _args, _truncnorm, streams
+from weightfill import _args, _engine, _truncnorm, streams
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16]
@@ -149,8 +149,6 @@ def test_params_near_the_largest_value_keep_the_general_checks():
 # ----------------------------------------------------------------------------------------------
 # The whole-array fast path in C (_core.fill_whole): the same bits as the Python path, and every
 # call it does not take left to the Python checks.
-
-from weightfill import _engine  # noqa: E402
 
 KINDS = {"uniform": _engine.UNIFORM, "normal": _engine.NORMAL,
          "truncated_normal": _engine.TRUNCATED_NORMAL, "constant": _engine.CONSTANT}

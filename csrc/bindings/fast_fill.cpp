@@ -87,6 +87,11 @@ int dtype_of(PyObject* descr) {
     return -1;
 }
 
+// `extra` of a kind that takes no constants: None or ().
+bool no_extra(PyObject* extra) {
+    return extra == Py_None || (PyTuple_CheckExact(extra) && PyTuple_GET_SIZE(extra) == 0);
+}
+
 // The Python-side parameter checks of each kind, for the arguments fill_whole accepts; false
 // sends the call to Python (which raises, or handles the rarer case). May adjust `p`.
 bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
@@ -105,7 +110,7 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
                 (t == DType::f32 && std::fabs(a) < 1e-37 && std::fabs(b) < 1e-37 &&
                  float(a) == 0.0f && float(b) == 0.0f))
                 p.a = p.b = 0.0;
-            return extra == Py_None || (PyTuple_CheckExact(extra) && PyTuple_GET_SIZE(extra) == 0);
+            return no_extra(extra);
         }
         case long(Dist::normal): {
             // distributions._mean_std(bounded=False): finite, std >= 0, and the largest |z|
@@ -113,7 +118,7 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
             if (!within(a, t) || !within(b, t) || !(b >= 0.0)) return false;
             const double zmax = t == DType::f64 ? 8.5717 : 6.6605;
             if (std::fabs(a) + zmax * b > g.largest[int(t)]) return false;
-            return extra == Py_None || (PyTuple_CheckExact(extra) && PyTuple_GET_SIZE(extra) == 0);
+            return no_extra(extra);
         }
         case long(Dist::truncated_normal): {
             // _mean_std(bounded=True); the bounds and the constants `extra` come from
@@ -130,8 +135,7 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
         case kConstant:
             // schemes.constant: a finite value within range (infinities, NaN and the 16-bit
             // roundings take the Python path).
-            return (t == DType::f32 || t == DType::f64) && within(a, t) &&
-                   (extra == Py_None || (PyTuple_CheckExact(extra) && PyTuple_GET_SIZE(extra) == 0));
+            return (t == DType::f32 || t == DType::f64) && within(a, t) && no_extra(extra);
         default:
             return false;
     }

@@ -88,11 +88,11 @@ fill_whole = _core.fill_whole
 UNIFORM, NORMAL, TRUNCATED_NORMAL = (d.value for d in (Dist.uniform, Dist.normal,
                                                       Dist.truncated_normal))
 CONSTANT = _core.FILL_CONSTANT
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BFLOAT16)
-assert set(_FLOATS) == set(FLOAT_DTYPES) and [_DTYPE_CODES[d] for d in _FLOATS] == [
+# _fill_whole_setup takes the float dtypes in DType order, as FLOAT_DTYPES lists them.
+assert [_DTYPE_CODES[d] for d in FLOAT_DTYPES] == [
     _core.DType.f32, _core.DType.f64, _core.DType.f16, _core.DType.bf16]
-_core._fill_whole_setup(_FLOATS, tuple(d.type for d in _FLOATS),
-                        [largest(d) for d in _FLOATS], streams._NAMED)
+_core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
+                        [largest(d) for d in FLOAT_DTYPES], streams._NAMED)
 
 
 def fill_constant(out: np.ndarray, value: np.ndarray) -> None:

@@ -252,14 +252,9 @@ def truncated_normal(
     ``decimal`` arithmetic, so they are the same on every platform. See docs/stream-spec.md
     section 3.6.
     """
-    if type(lower) is float and type(upper) is float and type(out) is np.ndarray:
-        # The whole-array fast path (see uniform), when these arguments' constants are known.
-        extra = _truncnorm.known(mean, std, lower, upper, out.dtype)
-        if extra is not None:
-            done = _fill_whole(_TRUNCATED, shape, mean, std, seed, stream, dtype, out, region,
-                               extra)
-            if done is not None:
-                return done
+    done = truncated_whole(shape, mean, std, lower, upper, seed, stream, dtype, out, region)
+    if done is not None:
+        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     m, sd = _mean_std(mean, std, tgt.dtype, bounded=True)
@@ -376,6 +371,19 @@ def sparse(
     _engine.sparse(s, t, sd, tgt.dtype, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
                    sampled_are_zero, tgt.start, tgt.length, tgt.out, method)
     return tgt.result  # type: ignore[no-any-return]
+
+
+def truncated_whole(shape: object, mean: object, std: object, lower: object, upper: object,
+                    seed: object, stream: object, dtype: object, out: object,
+                    region: object) -> Optional[np.ndarray]:
+    """truncated_normal's whole-array fast path (see uniform): ``out`` filled, or None when the
+    call is not one it takes, or these arguments' constants are not known yet."""
+    if type(lower) is float and type(upper) is float and type(out) is np.ndarray:
+        extra = _truncnorm.known(mean, std, lower, upper, out.dtype)
+        if extra is not None:
+            return _fill_whole(_TRUNCATED, shape, mean, std, seed, stream, dtype, out, region,
+                               extra)
+    return None
 
 
 def _ceiling16(low: float, high: float, dtype: np.dtype) -> float:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .. import _engine, _haar, _truncnorm
+from .. import _engine, _haar
 from .._args import (
     FLOAT_DTYPES,
     OverflowParam,
@@ -23,7 +23,7 @@ from .._args import (
     out_shape,
     resolve_target,
 )
-from ..distributions import normal
+from ..distributions import normal, truncated_whole
 from ..fans import AxisLike, check_layout, compute_fans
 
 Stream = Union[int, str]
@@ -103,17 +103,17 @@ def _derived(param: str, value: object, fill: Callable[..., np.ndarray], *args: 
 # ----------------------------------------------------------------------------------------------
 # Memoized derivations
 
-# What plain scheme calls derived, by the call's arguments: key -> (distribution, a, b) of the
-# engine fill they make. A model's tensors share few shapes, and deriving fans, gain and bound
-# in Python costs 2-3 us a call, more than filling a small tensor. A key is (scheme, shape,
-# *arguments): the schemes build one only for plain arguments (default axes, a bool
-# `transposed`) and add the types of their numbers, since True == 1 == 1.0 would otherwise let
-# a bool reach an int's entry. The shape alone may equal one of other types ((4.0, 4) ==
-# (4, 4)): _core.fill_whole accepts only exact ints equal to out's shape, so such a call still
-# goes through the full checks. An entry goes in after its derivation passed every check;
-# the dict is emptied at 4096 entries.
+# What plain scheme calls derived, by the call's arguments: key -> (distribution, its
+# parameters) of the engine fill they make. A model's tensors share few shapes, and deriving
+# fans, gain and bound in Python costs 2-3 us a call, more than filling a small tensor. A key
+# is (scheme, shape, *arguments): the schemes build one only for plain arguments (default
+# axes, a bool `transposed`) and add the types of their numbers, since True == 1 == 1.0 would
+# otherwise let a bool reach an int's entry. The shape alone may equal one of other types
+# ((4.0, 4) == (4, 4)): _core.fill_whole accepts only exact ints equal to out's shape, so such
+# a call still goes through the full checks. An entry goes in after its derivation passed
+# every check; the dict is emptied at 4096 entries.
 _NO_AXES: tuple[()] = ()  # batch_axis's default: `batch_axis is _NO_AXES` is a plain call
-_MEMO: dict[tuple[object, ...], tuple[int, float, float]] = {}
+_MEMO: dict[tuple[object, ...], tuple[int, tuple[float, ...]]] = {}
 
 
 def _memo_fill(key: Optional[tuple[object, ...]], seed: object, stream: object, dtype: object,
@@ -128,26 +128,24 @@ def _memo_fill(key: Optional[tuple[object, ...]], seed: object, stream: object, 
         return None
     if hit is None:
         return None
-    kind, a, b = hit
-    extra: tuple[float, ...] = ()
-    if kind == _engine.TRUNCATED_NORMAL:  # Keras's truncation at (-2, 2), the only one here
-        if type(out) is not np.ndarray:
-            return None
-        known = _truncnorm.known(a, b, -2.0, 2.0, out.dtype)
-        if known is None:
-            return None
-        extra = known
-    return _engine.fill_whole(kind, key[1], a, b, seed, stream, dtype, out, region, extra)
+    kind, params = hit
+    if kind == _engine.TRUNCATED_NORMAL:  # its constants depend on out's dtype
+        mean, std, lower, upper = params
+        return truncated_whole(key[1], mean, std, lower, upper, seed, stream, dtype, out, region)
+    a, b = params  # (low, high) or (mean, std)
+    return _engine.fill_whole(kind, key[1], a, b, seed, stream, dtype, out, region, ())
 
 
-def _memo(key: Optional[tuple[object, ...]], kind: int, a: float, b: float) -> None:
-    """Records a derivation that passed its checks (nothing when ``key`` is None)."""
+def _memo(key: Optional[tuple[object, ...]], kind: int, *params: float) -> None:
+    """Records a derivation that passed its checks: the engine fill ``kind`` (an _engine kind)
+    with the distribution's parameters (low, high / mean, std [, lower, upper]). Nothing when
+    ``key`` is None."""
     if key is None:
         return
     if len(_MEMO) >= 4096:
         _MEMO.clear()
     try:
-        _MEMO[key] = (kind, a, b)
+        _MEMO[key] = (kind, params)
     except TypeError:
         pass
 

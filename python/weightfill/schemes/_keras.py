@@ -176,7 +176,7 @@ def variance_scaling(
     kw = dict(seed=seed, stream=stream, dtype=dtype, out=out, region=region)
     if dist == "truncated_normal":
         stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        _memo(key, _TRUNCATED, 0.0, stddev)
+        _memo(key, _TRUNCATED, 0.0, stddev, -2.0, 2.0)
         return _derived("scale", scale, truncated_normal, full, 0.0, stddev, -2.0, 2.0, **kw)
     if dist == "uniform":
         limit = math.sqrt(3.0 * variance)
