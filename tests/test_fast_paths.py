@@ -342,3 +342,257 @@ def test_memoized_scheme_calls_equal_their_first_call(scheme, dtype):
     other = fn((7, 5), seed=3, stream="m.w", dtype=dtype)
     np.testing.assert_array_equal(bits(other), bits(fn((7, 5), seed=3, stream="m.w",
                                                       out=np.empty((7, 5), dtype))))
+
+
+def test_memo_fill_takes_known_keys_only():
+    """memo_fill (C) fills `out` with a memoized derivation, or returns None and writes nothing
+    for a None, unknown or unhashable key."""
+    from weightfill.schemes import _common
+
+    out = np.full((6, 9), np.nan, np.float32)
+    first = wf.kaiming_uniform((6, 9), seed=5, stream="mf.w")  # derives and memoizes
+    key = next(k for k in _common._MEMO if k[0] == "kaiming_uniform" and k[1] == (6, 9))
+    assert _common._memo_fill(key, 5, "mf.w", None, out, None) is out
+    np.testing.assert_array_equal(bits(out), bits(first))
+    out[...] = np.nan
+    for bad in [None, ("kaiming_uniform", (6, 9), "no such entry"), ("x", (6, 9), [1]),
+                ("x",), "not a tuple"]:
+        assert _common._memo_fill(bad, 5, "mf.w", None, out, None) is None
+    assert _common._memo_fill(key, 5, "mf.w", None, out, (slice(0, 6),)) is None
+    assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_memo_fill_truncated_constants_are_per_dtype(dtype):
+    """A truncated-normal derivation is memoized once; its constants differ by dtype and come
+    from _truncnorm's record of checked arguments, so another dtype's first call takes the
+    Python path and records them."""
+    first = wf.he_normal((4, 8), seed=2, stream="mf.t", dtype=dtype)
+    for _ in range(2):
+        out = np.full((4, 8), np.nan, dtype)
+        assert wf.he_normal((4, 8), seed=2, stream="mf.t", out=out) is out
+        np.testing.assert_array_equal(bits(out), bits(first))
+
+
+def test_memo_fill_survives_a_key_that_empties_the_memo():
+    """Hashing a key runs its elements' __hash__/__eq__; one that clears the memo must not leave
+    memo_fill holding a freed entry."""
+    from weightfill.schemes import _common
+
+    class Evil(int):
+        def __hash__(self):
+            return hash(6)
+
+        def __eq__(self, other):
+            _common._MEMO.clear()
+            return int(self) == other
+
+    wf.xavier_uniform((6, 9), seed=1, stream="mf.e")
+    key = next(k for k in _common._MEMO if k[0] == "xavier_uniform" and k[1] == (6, 9))
+    out = np.full((6, 9), np.nan, np.float32)
+    got = _common._memo_fill((key[0], (Evil(6), 9), *key[2:]), 1, "mf.e", None, out, None)
+    assert got is None  # the memo was emptied mid-lookup (nor is Evil(6) an exact int)
+    assert np.isnan(out).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# sparse's fast path in C (_core.sparse_whole): small whole arrays, the same bits as Python's.
+
+def _sparse_python(shape, dtype, **kw):
+    whole = np.empty(shape, dtype)
+    return wf.sparse(shape, dtype=dtype, out=whole, region=(slice(None),), **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (16, 16), (3, 70), (70, 3), (128, 127),
+                                   (1, (1 << 14) - 1), (128, 128)])
+@pytest.mark.parametrize("kw", [dict(sparsity=0.5), dict(sparsity=0.1), dict(sparsity=0.95),
+                                dict(sparsity=0), dict(sparsity=1), dict(nonzeros=1),
+                                dict(sparsity=0.3, axis=1), dict(sparsity=0.3, axis=-1),
+                                dict(sparsity=0.7, axis=-2, method="keys"),
+                                dict(nonzeros=0, axis=1, method="keys"),
+                                dict(sparsity=0.5, std=0.0)])
+def test_sparse_whole_writes_the_python_paths_bits(kw, shape, dtype):
+    kw = dict(kw, seed=2**64 - 1, stream="sparse.fast")
+    if kw.get("nonzeros") == 1 and shape[kw.get("axis", 0)] < 1:
+        pytest.skip("no line to hold a non-zero")
+    expect = _sparse_python(shape, dtype, **kw)
+    out = np.full(shape, np.nan, dtype)
+    assert wf.sparse(None, out=out, **kw) is out
+    np.testing.assert_array_equal(bits(out), bits(expect))
+    # that call's arguments are ones sparse_whole takes below 2**14 elements (and only there)
+    again = np.full(shape, np.nan, dtype)
+    got = _engine.sparse_whole(shape, kw.get("sparsity"), kw.get("nonzeros"),
+                               kw.get("std", 0.01), kw.get("axis", 0), kw["seed"], kw["stream"],
+                               None, again, None, kw.get("method", "floyd"))
+    if again.size < 1 << 14:
+        assert got is again
+        np.testing.assert_array_equal(bits(again), bits(expect))
+    else:
+        assert got is None and np.isnan(again.astype(np.float32)).all()
+
+
+@pytest.mark.parametrize("change, where", [
+    (dict(sparsity=None), "exactly one"), (dict(nonzeros=3), "exactly one"),
+    (dict(sparsity=None, nonzeros=7), "nonzeros"), (dict(sparsity=None, nonzeros=-1), "nonzeros"),
+    (dict(sparsity=None, nonzeros=True), "nonzeros"),
+    (dict(sparsity=None, nonzeros=np.int64(2)), None),
+    (dict(sparsity=1.5), "sparsity"), (dict(sparsity=-0.1), "sparsity"),
+    (dict(sparsity=float("nan")), "sparsity"), (dict(sparsity=True), "sparsity"),
+    (dict(sparsity=np.float32(0.25)), None), (dict(sparsity="0.5"), "sparsity"),
+    (dict(std=-1.0), "std"), (dict(std=float("inf")), "std"), (dict(std=1e38), "overflow"),
+    (dict(std=np.float64(0.5)), None),
+    (dict(axis=2), "axis"), (dict(axis=-3), "axis"), (dict(axis=1.0), "axis"),
+    (dict(axis=np.int64(1)), None), (dict(axis=True), "axis"),
+    (dict(method="Floyd"), "method"), (dict(method=0), "method"),
+    (dict(seed=-1), "seed"), (dict(seed=None), None), (dict(stream=1.5), "stream"),
+    (dict(stream="sparse.never.seen"), None),
+    (dict(shape=(6, 5)), "shape"), (dict(shape=(5.0, 6)), "shape"), (dict(shape=[5, 6]), None),
+    (dict(dtype=np.float64), "dtype"), (dict(dtype="float32"), None),
+    (dict(shape=(5, 6), region=(slice(0, 5), slice(0, 6))), None),
+    (dict(out="3d"), "2-D"), (dict(out="strided"), "C-contiguous"), (dict(out="int32"), "dtype"),
+])
+def test_sparse_whole_leaves_every_other_call_to_the_python_checks(change, where):
+    base = np.zeros((5, 6), np.float32)
+    outs = {"3d": np.zeros((5, 6, 1), np.float32), "strided": np.zeros((5, 12), np.float32)[:, ::2],
+            "int32": np.zeros((5, 6), np.int32)}
+    call = dict(shape=None, sparsity=0.5, nonzeros=None, std=0.01, axis=0, seed=0, stream=0,
+                dtype=None, out=base, region=None, method="floyd")
+    call.update(change)
+    if isinstance(call["out"], str):
+        call["out"] = outs[call["out"]]
+    before = np.array(call["out"], copy=True)
+    assert _engine.sparse_whole(*call.values()) is None
+    np.testing.assert_array_equal(call["out"], before)
+    shape = call.pop("shape")
+    if where is None:
+        got = wf.sparse(shape, **call)
+        if call["seed"] is not None:
+            sparsity, nonzeros = call["sparsity"], call["nonzeros"]
+            plain = dict(call, sparsity=None if sparsity is None else float(sparsity),
+                         nonzeros=None if nonzeros is None else int(nonzeros),
+                         std=float(call["std"]), axis=int(call["axis"]), dtype=None, out=None,
+                         region=None)
+            np.testing.assert_array_equal(got, wf.sparse((5, 6), **plain)[call["region"] or ...])
+    else:
+        with pytest.raises((TypeError, ValueError), match=where):
+            wf.sparse(shape, **call)
+
+
+def test_sparse_whole_steps_aside_inside_deferred_blocks():
+    out = np.zeros((8, 8), np.float32)
+    with _engine.deferred():
+        assert _engine.sparse_whole(None, 0.5, None, 0.01, 0, 0, 0, None, out, None,
+                                    "floyd") is None
+    assert _engine.sparse_whole(None, 0.5, None, 0.01, 0, 0, 0, None, out, None,
+                                "floyd") is out
+    np.testing.assert_array_equal(out, wf.sparse((8, 8), 0.5, seed=0))
+
+
+# ----------------------------------------------------------------------------------------------
+# FastEntry (_engine.fast_entry): uniform, normal, constant, zeros and ones bind their arguments
+# in C; every call the whole-array path does not take reaches the Python function unchanged.
+
+ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones]
+
+
+def _recording(kind, **roles):
+    """A fast entry around a Python function that records that it ran."""
+    calls = []
+
+    @_engine.fast_entry(kind, **roles)
+    def fill(shape=None, mean=0.0, std=1.0, *, seed, stream=0, dtype=None, out=None,
+             region=None):
+        """A test fill."""
+        calls.append((shape, mean, std, seed, stream, dtype, out, region))
+        return "python"
+
+    return fill, calls
+
+
+@pytest.mark.parametrize("fn", ENTRIES, ids=lambda f: f.__name__)
+def test_fast_entries_look_like_their_functions(fn):
+    import inspect
+    import pickle
+
+    assert isinstance(fn, _engine._core.FastEntry)
+    py = fn.__wrapped__
+    assert inspect.isfunction(py) and fn.__name__ == py.__name__ == fn.__qualname__
+    assert fn.__module__ == py.__module__ and fn.__doc__ == py.__doc__
+    assert inspect.signature(fn) == inspect.signature(py)
+    assert inspect.isroutine(fn) and repr(fn) == repr(py)
+    assert pickle.loads(pickle.dumps(fn)) is fn  # by reference, as a function
+
+    class Holder:  # a class attribute stays unbound, like a builtin
+        f = fn
+
+    assert Holder().f is fn
+
+
+def test_fast_entry_takes_plain_calls_in_c_and_passes_the_rest_on_unchanged():
+    fill, calls = _recording(_engine.NORMAL, a="mean", b="std")
+    out = np.full((3, 4), np.nan, np.float32)
+    expect = wf.normal((3, 4), 0.5, 2.0, seed=9, stream="e.w")
+    for args, kw in [((None, 0.5, 2.0), {}), ((None, 0.5), dict(std=2.0)),
+                     ((), dict(std=2.0, mean=0.5)), (((3, 4), 0.5, 2.0), dict(dtype=np.float32))]:
+        out[...] = np.nan
+        assert fill(*args, seed=9, stream="e.w", out=out, **kw) is out
+        np.testing.assert_array_equal(out, expect)
+    assert calls == []
+    stay = np.zeros((3, 4), np.float32)
+    for args, kw in [((None,), dict(seed=None)), ((None, 0.5, -1.0), dict(seed=0)),
+                     (((3, 4),), dict(seed=0, region=(slice(0, 3),))),
+                     ((None,), dict(seed=0, dtype="float32")), ((None, True), dict(seed=0))]:
+        assert fill(*args, out=stay, **kw) == "python"
+        assert calls[-1][6] is stay and calls[-1][:2] == ((args + (0.0,))[:2])
+    assert not stay.any()  # nothing was written by the C side
+    # argument errors are the Python function's own
+    for args, kw in [((), {}), ((None, 0.0, 1.0, 5), dict(seed=0)),
+                     ((None, 0.0), dict(mean=1.0, seed=0)), ((), dict(seed=0, bogus=1))]:
+        with pytest.raises(TypeError) as ours:
+            fill(*args, out=out, **kw)
+        with pytest.raises(TypeError) as theirs:
+            fill.__wrapped__(*args, out=out, **kw)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_fast_entry_keyword_names_need_not_be_interned():
+    out = np.empty(6, np.float32)
+    kw = {"".join(["s", "eed"]): 4, "".join(["o", "ut"]): out}  # built at run time
+    assert wf.uniform(None, **kw) is out
+    np.testing.assert_array_equal(out, wf.uniform(6, seed=4))
+
+
+def test_fast_entry_refuses_inconsistent_descriptions():
+    def fill(shape=None, *, seed, other=0, out=None):
+        return None
+
+    with pytest.raises(TypeError, match="other has no role"):
+        _engine.fast_entry(_engine.NORMAL, a=0.0, b=1.0)(fill)
+    FastEntry, empty = _engine._core.FastEntry, object()
+    fixed = (empty,) + (0.0,) * 7
+    with pytest.raises(ValueError, match="inconsistent"):
+        FastEntry(fill, 1, ("shape",), 2, (0,), (None,), fixed, empty)
+    with pytest.raises(ValueError, match="role"):
+        FastEntry(fill, 1, ("shape",), 1, (9,), (None,), fixed, empty)
+    with pytest.raises(ValueError, match="every role"):  # shape given twice
+        FastEntry(fill, 1, ("shape",), 1, (0,), (None,), (None,) + fixed[1:], empty)
+    with pytest.raises(TypeError):
+        FastEntry(fill, 1, ["shape"], 1, (0,), (None,), fixed, empty)
+
+
+def test_fast_entries_are_garbage_collected():
+    import gc
+    import weakref
+
+    class Box:
+        pass
+
+    box = Box()
+    fill, _ = _recording(_engine.NORMAL, a="mean", b="std")
+    fill.box = box  # a cycle: box -> fill -> its __dict__ -> box
+    box.fill = fill
+    ref = weakref.ref(box)
+    del box, fill
+    gc.collect()
+    assert ref() is None

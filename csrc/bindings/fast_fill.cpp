@@ -14,6 +14,8 @@
 // 0.7 us for 16 values).
 #include "pybind11.hpp"
 
+#include <structmember.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "../parallel/sparse.hpp"
 #include "../simd/dispatch.hpp"
 
 namespace weightfill::bindings {
@@ -42,6 +45,8 @@ struct Settings {
     PyObject* scalar_type[kNumDTypes] = {};  // np.float32 etc.: dtype=np.float32 is common
     double largest[kNumDTypes] = {};          // the dtype's largest finite value
     PyObject* streams = nullptr;              // streams._NAMED: str -> stream id, exact str keys
+    PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_fill)
+    PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_fill)
     bool ready = false;
 };
 Settings g;
@@ -194,6 +199,85 @@ bool run(long kind, DType t, const FillParams& p, uint64_t n, void* data) {
     return false;
 }
 
+// A whole-array target: out's dtype, element count and data.
+struct Whole {
+    DType t;
+    uint64_t n;
+    char* data;
+    int nd;
+    const Py_intptr_t* dims;  // out's shape
+};
+
+// Whether (shape, dtype, out, region) name a whole array this path fills (resolve_target's fast
+// path): out an exact ndarray, C-contiguous, aligned and writable, of one of the four float
+// dtypes; dtype None, out's descriptor or its scalar type; shape None or an exact tuple of
+// exact ints equal to out's shape; no region; and no deferred block open.
+bool whole_target(PyObject* shape, PyObject* dtype, PyObject* out, PyObject* region, Whole& w) {
+    if (!g.ready || region != Py_None || g_deferred.load(std::memory_order_relaxed) != 0)
+        return false;
+    auto& api = py::detail::npy_api::get();
+    if (Py_TYPE(out) != api.PyArray_Type_) return false;
+    const auto* arr = py::detail::array_proxy(out);
+    constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                           py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                           py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    if ((arr->flags & kFlags) != kFlags) return false;
+    const int ti = dtype_of(arr->descr);
+    if (ti < 0) return false;
+    if (dtype != Py_None && dtype != g.descr[ti] && dtype != g.scalar_type[ti]) return false;
+    w.t = DType(ti);
+    w.nd = arr->nd;
+    w.dims = arr->dimensions;
+    w.data = arr->data;
+    w.n = 1;
+    for (int d = 0; d < arr->nd; ++d) w.n *= uint64_t(arr->dimensions[d]);
+    if (shape == Py_None) return true;
+    if (!PyTuple_CheckExact(shape) || PyTuple_GET_SIZE(shape) != arr->nd) return false;
+    for (int d = 0; d < arr->nd; ++d) {
+        PyObject* s = PyTuple_GET_ITEM(shape, d);
+        if (!PyLong_CheckExact(s)) return false;
+        const Py_ssize_t v = PyLong_AsSsize_t(s);
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return false;
+        }
+        if (v != arr->dimensions[d]) return false;
+    }
+    return true;
+}
+
+// seed: an int (None, fresh entropy, is Python's); stream: an int or a known exact str.
+bool stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
+    uint64_t seed, stream;
+    if (!as_u64(seed_o, seed)) return false;
+    if (PyUnicode_CheckExact(stream_o)) {
+        PyObject* id = PyDict_GetItemWithError(g.streams, stream_o);  // borrowed
+        if (!id) {
+            PyErr_Clear();
+            return false;
+        }
+        if (!as_u64(id, stream)) return false;
+    } else if (!as_u64(stream_o, stream)) {
+        return false;
+    }
+    key = StreamKey::make(seed, stream);
+    return true;
+}
+
+// The fill of fill_whole and memo_fill: out (a new reference), None, or nullptr with an error.
+PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* seed,
+                PyObject* stream, PyObject* dtype, PyObject* out, PyObject* region,
+                PyObject* extra) {
+    Whole w;
+    FillParams p{};
+    if (!whole_target(shape, dtype, out, region, w) || !stream_key(seed, stream, p.key) ||
+        !as_real(a, p.a) || !as_real(b, p.b) || !check_params(kind, w.t, extra, p))
+        Py_RETURN_NONE;
+    if (w.n && !run(kind, w.t, p, w.n, w.data)) return nullptr;
+    Py_INCREF(out);
+    return out;
+}
+
 // fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out, or None when
 // the call is not one this path takes.
 PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
@@ -201,61 +285,351 @@ PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "fill_whole takes 10 positional arguments");
         return nullptr;
     }
-    PyObject *kind_o = args[0], *shape = args[1], *seed_o = args[4], *stream_o = args[5],
-             *dtype = args[6], *out = args[7], *region = args[8], *extra = args[9];
-    if (!g.ready || region != Py_None || g_deferred.load(std::memory_order_relaxed) != 0)
-        Py_RETURN_NONE;
-    // out: an exact ndarray, C-contiguous, aligned and writable (resolve_target's fast path).
-    auto& api = py::detail::npy_api::get();
-    if (Py_TYPE(out) != api.PyArray_Type_) Py_RETURN_NONE;
-    const auto* arr = py::detail::array_proxy(out);
-    constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
-                           py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
-                           py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-    if ((arr->flags & kFlags) != kFlags) Py_RETURN_NONE;
-    const int ti = dtype_of(arr->descr);
-    if (ti < 0) Py_RETURN_NONE;
-    const DType t = DType(ti);
-    // dtype: None, out's descriptor or its scalar type.
-    if (dtype != Py_None && dtype != g.descr[ti] && dtype != g.scalar_type[ti]) Py_RETURN_NONE;
-    // shape: None, or an exact tuple of exact ints equal to out's shape.
-    uint64_t n = 1;
-    for (int d = 0; d < arr->nd; ++d) n *= uint64_t(arr->dimensions[d]);
-    if (shape != Py_None) {
-        if (!PyTuple_CheckExact(shape) || PyTuple_GET_SIZE(shape) != arr->nd) Py_RETURN_NONE;
-        for (int d = 0; d < arr->nd; ++d) {
-            PyObject* s = PyTuple_GET_ITEM(shape, d);
-            if (!PyLong_CheckExact(s)) Py_RETURN_NONE;
-            const Py_ssize_t v = PyLong_AsSsize_t(s);
-            if (v == -1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                Py_RETURN_NONE;
-            }
-            if (v != arr->dimensions[d]) Py_RETURN_NONE;
-        }
+    const long kind = PyLong_AsLong(args[0]);
+    if (kind == -1 && PyErr_Occurred()) return nullptr;
+    return whole(kind, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8],
+                 args[9]);
+}
+
+// memo_fill(key, seed, stream, dtype, out, region) -> out, or None: the fill a scheme's
+// memoized derivation (weightfill.schemes._common._MEMO: key -> (kind, params), key[1] the
+// shape) gives, through fill_whole's path. A truncated normal's constants come from
+// _truncnorm._KNOWN by (mean, std, lower, upper, out.dtype), as truncated_whole looks them up.
+// None for a None, unhashable or unknown key (the scheme then derives and checks in Python).
+PyObject* memo_fill(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "memo_fill takes 6 positional arguments");
+        return nullptr;
     }
-    // seed: an int (None, fresh entropy, is Python's); stream: an int or a known exact str.
-    uint64_t seed, stream;
-    if (!as_u64(seed_o, seed)) Py_RETURN_NONE;
-    if (PyUnicode_CheckExact(stream_o)) {
-        PyObject* id = PyDict_GetItemWithError(g.streams, stream_o);  // borrowed
-        if (!id) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-        if (!as_u64(id, stream)) Py_RETURN_NONE;
-    } else if (!as_u64(stream_o, stream)) {
+    PyObject *key = args[0], *out = args[4];
+    if (!g.memo || !g.known || key == Py_None || !PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) < 2)
+        Py_RETURN_NONE;
+    PyObject* hit = PyDict_GetItemWithError(g.memo, key);  // borrowed
+    if (!hit) {
+        PyErr_Clear();  // unknown, or an unhashable argument (the full path refuses it)
         Py_RETURN_NONE;
     }
-    FillParams p{StreamKey::make(seed, stream), 0.0, 0.0, 0};
-    if (!as_real(args[2], p.a) || !as_real(args[3], p.b)) Py_RETURN_NONE;
+    // The entry, and with it the floats passed on, stays alive even if hashing the key ran code
+    // that emptied the memo.
+    py::object entry = py::reinterpret_borrow<py::object>(hit);
+    if (!PyTuple_CheckExact(hit) || PyTuple_GET_SIZE(hit) != 2) Py_RETURN_NONE;
+    PyObject *kind_o = PyTuple_GET_ITEM(hit, 0), *params = PyTuple_GET_ITEM(hit, 1);
     const long kind = PyLong_AsLong(kind_o);
     if (kind == -1 && PyErr_Occurred()) return nullptr;
-    if (!check_params(kind, t, extra, p)) Py_RETURN_NONE;
-    if (n && !run(kind, t, p, n, arr->data)) return nullptr;
-    Py_INCREF(out);
-    return out;
+    if (!PyTuple_CheckExact(params)) Py_RETURN_NONE;
+    PyObject* const shape = PyTuple_GET_ITEM(key, 1);
+    if (kind != long(Dist::truncated_normal)) {
+        if (PyTuple_GET_SIZE(params) != 2) Py_RETURN_NONE;
+        return whole(kind, shape, PyTuple_GET_ITEM(params, 0), PyTuple_GET_ITEM(params, 1),
+                     args[1], args[2], args[3], out, args[5], Py_None);
+    }
+    // (mean, std, lower, upper): distributions.truncated_whole's lookup, with float bounds.
+    if (PyTuple_GET_SIZE(params) != 4 || Py_TYPE(out) != py::detail::npy_api::get().PyArray_Type_)
+        Py_RETURN_NONE;
+    PyObject *mean = PyTuple_GET_ITEM(params, 0), *std_dev = PyTuple_GET_ITEM(params, 1);
+    if (!PyFloat_CheckExact(PyTuple_GET_ITEM(params, 2)) ||
+        !PyFloat_CheckExact(PyTuple_GET_ITEM(params, 3)))
+        Py_RETURN_NONE;
+    PyObject* descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(out)->descr);
+    PyObject* known_key = PyTuple_Pack(5, mean, std_dev, PyTuple_GET_ITEM(params, 2),
+                                       PyTuple_GET_ITEM(params, 3), descr);
+    if (!known_key) return nullptr;
+    PyObject* extra = PyDict_GetItemWithError(g.known, known_key);  // borrowed
+    Py_DECREF(known_key);
+    if (!extra) {
+        if (PyErr_Occurred()) return nullptr;  // the key holds only floats and a dtype
+        Py_RETURN_NONE;
+    }
+    // Borrowed: check_params copies the constants before anything can run Python code.
+    return whole(kind, shape, mean, std_dev, args[1], args[2], args[3], out, args[5], extra);
 }
+
+// An exact int in [lo, hi] (Python's _as_index for plain ints).
+bool as_index(PyObject* o, long long lo, long long hi, long long& v) {
+    if (!PyLong_CheckExact(o)) return false;
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+    }
+    return lo <= v && v <= hi;
+}
+
+// sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, method)
+// -> out, or None: distributions.sparse for a whole 2-D array of fewer than kDirectElements
+// elements (larger ones gain nothing here and take the Python path, which releases the GIL).
+// Each check names the Python check it stands for; the counts are computed as there.
+PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "sparse_whole takes 11 positional arguments");
+        return nullptr;
+    }
+    PyObject *sparsity = args[1], *nonzeros = args[2], *method_o = args[10];
+    Whole w;
+    FillParams p{};
+    if (!whole_target(args[0], args[7], args[8], args[9], w) || w.nd != 2 ||
+        w.n >= kDirectElements || !stream_key(args[5], args[6], p.key))
+        Py_RETURN_NONE;
+    long long axis;
+    if (!as_index(args[4], -2, 1, axis)) Py_RETURN_NONE;  // axis in (0, 1, -1, -2)
+    const int ax = int((axis + 2) % 2);
+    // method: "floyd" (stream-spec 3.8) or "keys" (3.9), as _engine.SPARSE_METHODS.
+    if (!PyUnicode_CheckExact(method_o)) Py_RETURN_NONE;
+    SparseMethod method;
+    if (PyUnicode_CompareWithASCIIString(method_o, "floyd") == 0)
+        method = SparseMethod::floyd;
+    else if (PyUnicode_CompareWithASCIIString(method_o, "keys") == 0)
+        method = SparseMethod::keys;
+    else
+        Py_RETURN_NONE;
+    // The size limits (fewer than 2^31 lines, shorter than 2^32 or, for keys, 2^31 positions)
+    // cannot bind below kDirectElements elements.
+    const uint64_t n = uint64_t(w.dims[ax]);
+    uint64_t zeros;
+    if (nonzeros == Py_None) {
+        // sparsity: a real number in [0, 1] (an exact float or int); zeros = ceil(sparsity * n)
+        // in double arithmetic, as math.ceil(float(sparsity) * n) (n < 2^53 converts exactly).
+        double s;
+        if (!as_real(sparsity, s) || !(0.0 <= s && s <= 1.0)) Py_RETURN_NONE;
+        zeros = uint64_t(std::ceil(s * double(n)));
+    } else {
+        long long k;
+        if (sparsity != Py_None || !as_index(nonzeros, 0, (long long)n, k)) Py_RETURN_NONE;
+        zeros = n - uint64_t(k);
+    }
+    // std: distributions._mean_std(0, std, bounded=False), as fill_whole's normal.
+    p.a = 0.0;
+    if (!as_real(args[3], p.b) || !check_params(long(Dist::normal), w.t, Py_None, p))
+        Py_RETURN_NONE;
+    // Draw whichever of the zeros and the kept positions is fewer (distributions.sparse).
+    const bool sampled_are_zero = zeros <= n - zeros;
+    const uint64_t rows = uint64_t(w.dims[0]), cols = uint64_t(w.dims[1]);
+    const SparseSpec spec{rows, cols, ax, sampled_are_zero ? zeros : n - zeros, sampled_are_zero,
+                          0, rows, 0, cols, method};
+    try {
+        // On the calling thread with the GIL held, not interruptible: at most 2^14 elements
+        // (sparse_fill runs such small work on the calling thread).
+        sparse_fill(p, w.t, spec, w.data, {});
+    } catch (py::error_already_set& e) {
+        e.restore();
+        return nullptr;
+    } catch (const std::bad_alloc&) {
+        return PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return nullptr;
+    }
+    Py_INCREF(args[8]);
+    return args[8];
+}
+
+// ---------------------------------------------------------------------------------------------
+// FastEntry: a public fill as a C callable. A Python function's frame, keyword binding and global
+// lookups cost about 0.1 us, a third of a 256-value uniform and more than NumPy's whole
+// ndarray.fill; so the plainest fills (uniform, normal, constant, zeros, ones) are FastEntry
+// objects that bind their arguments here, try the whole-array path, and otherwise call the Python
+// function with the arguments untouched. weightfill._engine.fast_entry builds them from the
+// function's signature and gives them its name, docstring and __wrapped__ (functools'
+// update_wrapper), so inspect.signature, help() and pickle see the Python function.
+
+// The arguments whole() takes, in its order.
+enum Role { kShape, kA, kB, kSeed, kStream, kDType, kOut, kRegion, kNumRoles };
+constexpr int kMaxParams = 12;
+
+struct Entry {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject* dict;      // __dict__: the wrapped function's attributes
+    PyObject* fallback;  // the Python function: every call this path does not take
+    long kind;
+    int npos;     // parameters that may be given by position (the first npos)
+    int nparams;  // all parameters
+    PyObject* names[kMaxParams];     // parameter names (interned)
+    int role[kMaxParams];            // Role of each parameter
+    PyObject* defaults[kMaxParams];  // default of each parameter; nullptr: required
+    PyObject* fixed[kNumRoles];      // values of the roles no parameter gives (nullptr: none)
+};
+
+PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+    const auto* e = reinterpret_cast<const Entry*>(self);
+    const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject* given[kMaxParams] = {};
+    PyObject* slot[kNumRoles];
+    std::memcpy(slot, e->fixed, sizeof slot);
+    if (nargs > e->npos) goto python;
+    for (Py_ssize_t i = 0; i < nargs; ++i) given[i] = args[i];
+    if (kwnames) {
+        for (Py_ssize_t j = 0, nk = PyTuple_GET_SIZE(kwnames); j < nk; ++j) {
+            PyObject* name = PyTuple_GET_ITEM(kwnames, j);
+            int k = 0;
+            while (k < e->nparams && e->names[k] != name) ++k;  // keywords are usually interned
+            if (k == e->nparams) {
+                k = 0;
+                while (k < e->nparams && PyUnicode_Compare(e->names[k], name) != 0) ++k;
+                if (PyErr_Occurred()) PyErr_Clear();
+            }
+            if (k == e->nparams || given[k]) goto python;  // unknown or repeated: Python's error
+            given[k] = args[nargs + j];
+        }
+    }
+    for (int k = 0; k < e->nparams; ++k) {
+        PyObject* v = given[k] ? given[k] : e->defaults[k];
+        if (!v) goto python;  // a required argument is missing
+        slot[e->role[k]] = v;
+    }
+    {
+        PyObject* r = whole(e->kind, slot[kShape], slot[kA], slot[kB], slot[kSeed], slot[kStream],
+                            slot[kDType], slot[kOut], slot[kRegion], Py_None);
+        if (r != Py_None) return r;  // out, or nullptr with an error set
+        Py_DECREF(r);
+    }
+python:
+    return PyObject_Vectorcall(e->fallback, args, nargsf, kwnames);
+}
+
+PyObject* new_ref(PyObject* o) {  // Py_NewRef, which Python 3.9 lacks
+    Py_INCREF(o);
+    return o;
+}
+
+int entry_traverse(PyObject* self, visitproc visit, void* arg) {
+    auto* e = reinterpret_cast<Entry*>(self);
+    Py_VISIT(e->dict);
+    Py_VISIT(e->fallback);
+    for (int k = 0; k < e->nparams; ++k) {
+        Py_VISIT(e->names[k]);
+        Py_VISIT(e->defaults[k]);
+    }
+    for (PyObject* v : e->fixed) Py_VISIT(v);
+    return 0;
+}
+
+int entry_clear(PyObject* self) {
+    auto* e = reinterpret_cast<Entry*>(self);
+    Py_CLEAR(e->dict);
+    Py_CLEAR(e->fallback);
+    for (int k = 0; k < e->nparams; ++k) {
+        Py_CLEAR(e->names[k]);
+        Py_CLEAR(e->defaults[k]);
+    }
+    e->nparams = 0;
+    for (PyObject*& v : e->fixed) Py_CLEAR(v);
+    return 0;
+}
+
+void entry_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    entry_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+// FastEntry(fallback, kind, names, npos, roles, defaults, fixed, required): the parameters'
+// names, how many may be positional, their Roles and defaults (`required` marks a parameter
+// without one), and a value for each Role no parameter gives (`required` where one does).
+PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+    PyObject *fallback, *names, *roles, *defaults, *fixed, *required;
+    long kind;
+    int npos;
+    static const char* kw[] = {"fallback", "kind", "names", "npos", "roles", "defaults", "fixed",
+                               "required", nullptr};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OlO!iO!O!O!O:FastEntry",
+                                     const_cast<char**>(kw), &fallback, &kind, &PyTuple_Type,
+                                     &names, &npos, &PyTuple_Type, &roles, &PyTuple_Type,
+                                     &defaults, &PyTuple_Type, &fixed, &required))
+        return nullptr;
+    const Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (!PyCallable_Check(fallback) || n > kMaxParams || PyTuple_GET_SIZE(roles) != n ||
+        PyTuple_GET_SIZE(defaults) != n || npos < 0 || npos > n ||
+        PyTuple_GET_SIZE(fixed) != kNumRoles) {
+        PyErr_SetString(PyExc_ValueError, "FastEntry: inconsistent parameter description");
+        return nullptr;
+    }
+    auto* e = reinterpret_cast<Entry*>(type->tp_alloc(type, 0));
+    if (!e) return nullptr;
+    e->vectorcall = entry_call;
+    e->fallback = new_ref(fallback);
+    e->kind = kind;
+    e->npos = npos;
+    bool covered[kNumRoles] = {};
+    for (Py_ssize_t k = 0; k < n; ++k) {
+        PyObject* name = PyTuple_GET_ITEM(names, k);
+        const long r = PyLong_AsLong(PyTuple_GET_ITEM(roles, k));
+        if (!PyUnicode_CheckExact(name) || r < 0 || r >= kNumRoles || covered[r]) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "FastEntry: a bad name or role");
+            Py_DECREF(e);
+            return nullptr;
+        }
+        covered[r] = true;
+        Py_INCREF(name);
+        PyUnicode_InternInPlace(&name);
+        e->names[k] = name;
+        e->role[k] = int(r);
+        PyObject* d = PyTuple_GET_ITEM(defaults, k);
+        e->defaults[k] = d == required ? nullptr : new_ref(d);
+        e->nparams = int(k + 1);
+    }
+    for (int r = 0; r < kNumRoles; ++r) {
+        PyObject* v = PyTuple_GET_ITEM(fixed, r);
+        if ((v == required) != covered[r]) {
+            PyErr_SetString(PyExc_ValueError, "FastEntry: every role needs one parameter or value");
+            Py_DECREF(e);
+            return nullptr;
+        }
+        e->fixed[r] = v == required ? nullptr : new_ref(v);
+    }
+    return reinterpret_cast<PyObject*>(e);
+}
+
+// As a class attribute it stays unbound, like a builtin function (and inspect.isroutine holds,
+// so help() documents it as a function).
+PyObject* entry_get(PyObject* self, PyObject*, PyObject*) { return new_ref(self); }
+
+PyObject* entry_repr(PyObject* self) {
+    return PyObject_Repr(reinterpret_cast<Entry*>(self)->fallback);
+}
+
+// Pickled by reference, as a function is: the name of a global of its __module__.
+PyObject* entry_reduce(PyObject* self, PyObject*) {
+    return PyObject_GetAttrString(self, "__qualname__");
+}
+
+PyMethodDef g_entry_methods[] = {
+    {"__reduce__", entry_reduce, METH_NOARGS, nullptr}, {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef g_entry_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyMemberDef g_entry_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Entry, vectorcall), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // the rest of the slots: zero
+PyTypeObject g_entry_type = [] {
+    PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+    t.tp_name = "weightfill._core.FastEntry";
+    t.tp_basicsize = sizeof(Entry);
+    t.tp_dealloc = entry_dealloc;
+    t.tp_vectorcall_offset = offsetof(Entry, vectorcall);
+    t.tp_repr = entry_repr;
+    t.tp_call = PyVectorcall_Call;
+    t.tp_getattro = PyObject_GenericGetAttr;
+    t.tp_setattro = PyObject_GenericSetAttr;
+    t.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL;
+    t.tp_doc = "A public fill whose plainest calls are bound and filled in C (fast_fill.cpp).";
+    t.tp_traverse = entry_traverse;
+    t.tp_clear = entry_clear;
+    t.tp_methods = g_entry_methods;
+    t.tp_members = g_entry_members;
+    t.tp_getset = g_entry_getset;
+    t.tp_descr_get = entry_get;
+    t.tp_dictoffset = offsetof(Entry, dict);
+    t.tp_new = entry_new;
+    return t;
+}();
+#pragma GCC diagnostic pop
 
 // _fill_whole_setup(descrs, scalar_types, largest, streams): the four float dtypes in DType
 // order from f32 (numpy.dtype objects, their scalar types, their largest values) and the dict
@@ -275,6 +649,13 @@ void setup(const py::tuple& descrs, const py::tuple& types, const std::vector<do
     g.ready = true;
 }
 
+// _memo_setup(memo, known): the dicts memo_fill reads (schemes._common._MEMO and
+// _truncnorm._KNOWN), kept for the process's life. Called once by weightfill.schemes._common.
+void memo_setup(const py::dict& memo, const py::dict& known) {
+    g.memo = py::object(memo).release().ptr();
+    g.known = py::object(known).release().ptr();
+}
+
 PyMethodDef g_methods[] = {
     {"fill_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fill_whole)),
      METH_FASTCALL,
@@ -282,6 +663,16 @@ PyMethodDef g_methods[] = {
      "Fills a whole NumPy array when every argument is of the common, plainly valid kind; "
      "None otherwise (the caller then runs its full checks). kind: a Dist value, or 100 for "
      "a constant fill of a."},
+    {"memo_fill", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_fill)),
+     METH_FASTCALL,
+     "memo_fill(key, seed, stream, dtype, out, region) -> out or None\n\n"
+     "fill_whole with the kind and parameters a scheme memoized under key "
+     "(weightfill.schemes._common._MEMO); None when the key is not known."},
+    {"sparse_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sparse_whole)),
+     METH_FASTCALL,
+     "sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, "
+     "method) -> out or None\n\n"
+     "weightfill.sparse for a small whole array of plain arguments; None otherwise."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace
@@ -290,10 +681,17 @@ void register_fast_fill(py::module_& m) {
     if (PyModule_AddFunctions(m.ptr(), g_methods) != 0) throw py::error_already_set();
     m.def("_fill_whole_setup", &setup, py::arg("descrs"), py::arg("scalar_types"),
           py::arg("largest"), py::arg("streams"));
+    m.def("_memo_setup", &memo_setup, py::arg("memo"), py::arg("known"));
     m.def("_deferred_blocks", [](int delta) { return g_deferred.fetch_add(delta) + delta; },
           py::arg("delta"),
           "Adds delta to the count of open deferred() blocks (all threads); returns the new count.");
     m.attr("FILL_CONSTANT") = kConstant;
+    if (PyType_Ready(&g_entry_type) < 0) throw py::error_already_set();
+    Py_INCREF(&g_entry_type);
+    if (PyModule_AddObject(m.ptr(), "FastEntry", reinterpret_cast<PyObject*>(&g_entry_type)) < 0)
+        throw py::error_already_set();
+    m.attr("FAST_ENTRY_ROLES") = py::make_tuple("shape", "a", "b", "seed", "stream", "dtype",
+                                                "out", "region");
 }
 
 }  // namespace weightfill::bindings

@@ -1,6 +1,6 @@
 """Type stubs for the compiled engine (csrc/bindings). Use the weightfill package instead."""
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -36,6 +36,20 @@ def fill_whole(kind: int, shape: object, a: object, b: object, seed: object, str
 def _fill_whole_setup(descrs: tuple[np.dtype[Any], ...], scalar_types: tuple[type, ...],
                       largest: list[float], streams: dict[str, int]) -> None: ...
 def _deferred_blocks(delta: int) -> int: ...
+def memo_fill(key: object, seed: object, stream: object, dtype: object, out: object,
+              region: object) -> Optional[np.ndarray[Any, Any]]: ...
+def _memo_setup(memo: dict[Any, Any], known: dict[Any, Any]) -> None: ...
+def sparse_whole(shape: object, sparsity: object, nonzeros: object, std: object, axis: object,
+                 seed: object, stream: object, dtype: object, out: object, region: object,
+                 method: object) -> Optional[np.ndarray[Any, Any]]: ...
+
+class FastEntry:
+    def __init__(self, fallback: Callable[..., Any], kind: int, names: tuple[str, ...],
+                 npos: int, roles: tuple[int, ...], defaults: tuple[object, ...],
+                 fixed: tuple[object, ...], required: object) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+FAST_ENTRY_ROLES: tuple[str, ...]
 
 FILL_CONSTANT: int
 def fill_plan(items: list[tuple[Any, ...]]) -> None: ...

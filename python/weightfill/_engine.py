@@ -8,10 +8,12 @@ as plain Python.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
 import threading
 import weakref
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar, cast
 
 import numpy as np
 
@@ -83,8 +85,12 @@ def fill(
 # The whole-array fast path (csrc/bindings/fast_fill.cpp): fill_whole(kind, shape, a, b, seed,
 # stream, dtype, out, region, extra) fills `out` and returns it when the call is a plain one
 # (a whole, aligned, writable C-contiguous ndarray of a float dtype; int or float arguments,
-# plainly valid), else returns None and the caller runs its full checks.
+# plainly valid), else returns None and the caller runs its full checks. memo_fill does the same
+# for a scheme's memoized derivation (schemes._common), sparse_whole for a small sparse fill.
 fill_whole = _core.fill_whole
+memo_fill = _core.memo_fill
+memo_setup = _core._memo_setup
+sparse_whole = _core.sparse_whole
 UNIFORM, NORMAL, TRUNCATED_NORMAL = (d.value for d in (Dist.uniform, Dist.normal,
                                                       Dist.truncated_normal))
 CONSTANT = _core.FILL_CONSTANT
@@ -93,6 +99,42 @@ assert [_DTYPE_CODES[d] for d in FLOAT_DTYPES] == [
     _core.DType.f32, _core.DType.f64, _core.DType.f16, _core.DType.bf16]
 _core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
                         [largest(d) for d in FLOAT_DTYPES], streams._NAMED)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def fast_entry(kind: int, **roles: object) -> Callable[[_F], _F]:
+    """Decorator: the public fill it decorates as a ``_core.FastEntry``, which binds a call's
+    arguments in C and fills a whole array through fill_whole's path (``kind``), and calls the
+    Python function for every other call, with the arguments as they were given. Saves the
+    Python frame (about 0.1 us; a 256-value uniform takes 0.3 us).
+
+    ``roles`` says what fill_whole gets for ``a`` and ``b``: the name of a parameter, or a
+    fixed value (``zeros``: ``a=0.0``); ``seed`` and ``stream`` likewise when the function has
+    no such parameter. The other parameters are named as fill_whole's arguments (shape, seed,
+    stream, dtype, out, region); a function with any other parameter is refused."""
+    names = _core.FAST_ENTRY_ROLES
+
+    def wrap(fn: _F) -> _F:
+        params = list(inspect.signature(fn).parameters.values())
+        by_name = {v: k for k, v in roles.items() if isinstance(v, str)}
+        fixed: dict[str, object] = {k: v for k, v in roles.items() if not isinstance(v, str)}
+        role_of = []
+        for p in params:
+            role = by_name.get(p.name, p.name)
+            if role not in names or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                raise TypeError(f"fast_entry: {fn.__name__}'s parameter {p.name} has no role")
+            role_of.append(names.index(role))
+        npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        empty = inspect.Parameter.empty
+        entry = _core.FastEntry(fn, kind, tuple(p.name for p in params), npos, tuple(role_of),
+                                tuple(p.default for p in params),
+                                tuple(fixed.get(r, empty) for r in names), empty)
+        functools.update_wrapper(entry, fn)
+        return cast(_F, entry)
+
+    return wrap
 
 
 def fill_constant(out: np.ndarray, value: np.ndarray) -> None:

@@ -29,6 +29,7 @@ from .streams import normalize_seed, normalize_stream
 __all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
 
 _fill_whole = _engine.fill_whole
+_sparse_whole = _engine.sparse_whole
 _UNIFORM, _NORMAL, _TRUNCATED = _engine.UNIFORM, _engine.NORMAL, _engine.TRUNCATED_NORMAL
 
 Stream = Union[int, str]
@@ -77,6 +78,7 @@ def random_raw(n: int, *, seed: Optional[int], stream: Stream = 0, offset: int =
     return out
 
 
+@_engine.fast_entry(_UNIFORM, a="low", b="high")
 def uniform(
     shape: Optional[ShapeLike] = None,
     low: float = 0.0,
@@ -125,11 +127,8 @@ def uniform(
     Element ``i`` (flat C-order index in the full ``shape``) depends only on (seed, stream,
     i, low, high, dtype): not on threads, CPU, region or chunking. See docs/stream-spec.md.
     """
-    # The common call (a whole ndarray as out=, plain arguments) is checked and run in C;
-    # anything else, errors included, goes through the checks below.
-    done = _fill_whole(_UNIFORM, shape, low, high, seed, stream, dtype, out, region, ())
-    if done is not None:
-        return done
+    # (The common call, a whole ndarray as out= with plain arguments, is checked and run in C
+    # by the fast_entry decorator; anything else, errors included, comes here.)
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     lo = finite_param(low, "low", tgt.dtype)
@@ -154,6 +153,7 @@ def uniform(
     return tgt.result  # type: ignore[no-any-return]
 
 
+@_engine.fast_entry(_NORMAL, a="mean", b="std")
 def normal(
     shape: Optional[ShapeLike] = None,
     mean: float = 0.0,
@@ -194,9 +194,6 @@ def normal(
     Element ``i`` depends only on (seed, stream, i, mean, std, dtype). Elements ``4j .. 4j+3``
     (float32) or ``2j, 2j+1`` (float64) come from Philox block ``j``. See docs/stream-spec.md.
     """
-    done = _fill_whole(_NORMAL, shape, mean, std, seed, stream, dtype, out, region, ())
-    if done is not None:
-        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     m, sd = _mean_std(mean, std, tgt.dtype, bounded=False)
@@ -331,6 +328,12 @@ def sparse(
     drawn from a reserved part of the counter space that element draws never reach, so
     regions and shards agree with the whole. See docs/stream-spec.md 3.8 and 3.9.
     """
+    # A small whole ndarray as out= with plain arguments is checked and filled in C
+    # (fast_fill.cpp); anything else, errors included, goes through the checks below.
+    done = _sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region,
+                         method)
+    if done is not None:
+        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     if len(tgt.shape) != 2:

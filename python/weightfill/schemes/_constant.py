@@ -20,9 +20,10 @@ from ._common import (
     _target,
 )
 
-_fill_whole, _CONSTANT = _engine.fill_whole, _engine.CONSTANT
+_CONSTANT = _engine.CONSTANT
 
 
+@_engine.fast_entry(_CONSTANT, a=0.0, b=0.0, seed=0, stream=0)
 def zeros(
     shape: Optional[ShapeLike] = None,
     *,
@@ -52,12 +53,10 @@ def zeros(
     ---------------
     Deterministic; no random draws.
     """
-    done = _fill_whole(_CONSTANT, shape, 0.0, 0.0, 0, 0, dtype, out, region, ())
-    if done is not None:  # the whole-array fast path (weightfill.uniform says more)
-        return done
     return constant(shape, 0.0, dtype=dtype, out=out, region=region)
 
 
+@_engine.fast_entry(_CONSTANT, a=1.0, b=0.0, seed=0, stream=0)
 def ones(
     shape: Optional[ShapeLike] = None,
     *,
@@ -71,12 +70,10 @@ def ones(
     ---------------
     Deterministic; no random draws.
     """
-    done = _fill_whole(_CONSTANT, shape, 1.0, 0.0, 0, 0, dtype, out, region, ())
-    if done is not None:
-        return done
     return constant(shape, 1.0, dtype=dtype, out=out, region=region)
 
 
+@_engine.fast_entry(_CONSTANT, a="value", b=0.0, seed=0, stream=0)
 def constant(
     shape: Optional[ShapeLike] = None,
     value: float = 0.0,
@@ -103,9 +100,6 @@ def constant(
     ---------------
     Deterministic; no random draws.
     """
-    done = _fill_whole(_CONSTANT, shape, value, 0.0, 0, 0, dtype, out, region, ())
-    if done is not None:
-        return done
     if type(value) is not float and type(value) is not int and (
             isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"value must be a real number, not {type(value).__name__}")
