@@ -344,39 +344,79 @@ def test_memoized_scheme_calls_equal_their_first_call(scheme, dtype):
                                                       out=np.empty((7, 5), dtype))))
 
 
-def test_memo_fill_takes_known_keys_only():
-    """memo_fill (C) fills `out` with a memoized derivation, or returns None and writes nothing
-    for a None, unknown or unhashable key."""
-    from weightfill.schemes import _common
-
-    out = np.full((6, 9), np.nan, np.float32)
-    first = wf.kaiming_uniform((6, 9), seed=5, stream="mf.w")  # derives and memoizes
-    key = next(k for k in _common._MEMO if k[0] == "kaiming_uniform" and k[1] == (6, 9))
-    assert _common._memo_fill(key, 5, "mf.w", None, out, None) is out
-    np.testing.assert_array_equal(bits(out), bits(first))
-    out[...] = np.nan
-    for bad in [None, ("kaiming_uniform", (6, 9), "no such entry"), ("x", (6, 9), [1]),
-                ("x",), "not a tuple"]:
-        assert _common._memo_fill(bad, 5, "mf.w", None, out, None) is None
-    assert _common._memo_fill(key, 5, "mf.w", None, out, (slice(0, 6),)) is None
-    assert np.isnan(out).all()
+SCHEMES = ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
+           "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+           "lecun_uniform", "lecun_normal"]
 
 
+def _python_calls(fn, *args, **kw):
+    """fn(*args, **kw) and the names of the Python functions it ran."""
+    import sys
+
+    names = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            names.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        result = fn(*args, **kw)
+    finally:
+        sys.setprofile(None)
+    return result, names
+
+
+@pytest.mark.parametrize("name", SCHEMES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_memo_fill_truncated_constants_are_per_dtype(dtype):
-    """A truncated-normal derivation is memoized once; its constants differ by dtype and come
-    from _truncnorm's record of checked arguments, so another dtype's first call takes the
-    Python path and records them."""
-    first = wf.he_normal((4, 8), seed=2, stream="mf.t", dtype=dtype)
-    for _ in range(2):
-        out = np.full((4, 8), np.nan, dtype)
-        assert wf.he_normal((4, 8), seed=2, stream="mf.t", out=out) is out
-        np.testing.assert_array_equal(bits(out), bits(first))
+def test_scheme_entries_fill_memo_hits_in_c(name, dtype):
+    """A scheme's first call derives in Python and memoizes; the same call into a whole array
+    then runs no Python code at all (its FastEntry builds the key and fills in C), with the
+    first call's bits."""
+    fn = getattr(wf, name)
+    first = fn((5, 7), seed=3, stream="hit.w", dtype=dtype)
+    out = np.full((5, 7), np.nan, dtype)
+    fn((5, 7), seed=3, stream="hit.w", out=out)  # a 16-bit truncated normal records constants
+    out[...] = np.nan
+    got, ran = _python_calls(fn, (5, 7), seed=3, stream="hit.w", out=out)
+    assert got is out
+    if dtype.itemsize == 2 and name.endswith("uniform"):
+        assert ran  # 16-bit uniforms need their ceiling from Python (as fill_whole's do)
+    else:
+        assert ran == []
+    np.testing.assert_array_equal(bits(out), bits(first))
 
 
-def test_memo_fill_survives_a_key_that_empties_the_memo():
-    """Hashing a key runs its elements' __hash__/__eq__; one that clears the memo must not leave
-    memo_fill holding a freed entry."""
+def test_presets_share_variance_scalings_memo():
+    out = np.empty((6, 3), np.float32)
+    expect = wf.variance_scaling((6, 3), 2.0, "fan_in", "uniform", seed=1)
+    got, ran = _python_calls(wf.he_uniform, (6, 3), seed=1, out=out)
+    assert ran == [] and np.array_equal(got, expect)
+    wf.lecun_normal((3, 6), seed=1)
+    got, ran = _python_calls(wf.variance_scaling, (3, 6), 1.0, "fan_in", "truncated_normal",
+                             seed=1, out=out.reshape(3, 6))
+    assert ran == [] and np.array_equal(got, wf.lecun_normal((3, 6), seed=1))
+
+
+@pytest.mark.parametrize("call", [
+    dict(in_axis=(0,)), dict(batch_axis=[]), dict(in_axis=np.int64(0)), dict(shape=None),
+    dict(shape=[4, 6]), dict(region=(slice(0, 4),)), dict(dtype="float32"), dict(seed=None),
+])
+def test_scheme_entries_leave_calls_with_other_arguments_to_python(call):
+    """Only atoms go into a memo key; any other argument, a shape that is not a tuple, and the
+    calls fill_whole refuses run the scheme's Python function (and it gives their values)."""
+    wf.glorot_uniform((4, 6), seed=0)  # memoized
+    kw = dict(shape=(4, 6), seed=0, out=np.empty((4, 6), np.float32))
+    kw.update(call)
+    got, ran = _python_calls(wf.glorot_uniform, kw.pop("shape"), **kw)
+    assert ran
+    if call.get("seed", 0) is not None and "in_axis" not in call:
+        np.testing.assert_array_equal(got, wf.glorot_uniform((4, 6), seed=0))
+
+
+def test_memo_lookups_survive_a_shape_that_empties_the_memo():
+    """Hashing and comparing the key runs the shape's elements' __hash__/__eq__; one that
+    clears the memo must not leave the lookup holding a freed entry."""
     from weightfill.schemes import _common
 
     class Evil(int):
@@ -387,12 +427,17 @@ def test_memo_fill_survives_a_key_that_empties_the_memo():
             _common._MEMO.clear()
             return int(self) == other
 
-    wf.xavier_uniform((6, 9), seed=1, stream="mf.e")
-    key = next(k for k in _common._MEMO if k[0] == "xavier_uniform" and k[1] == (6, 9))
-    out = np.full((6, 9), np.nan, np.float32)
-    got = _common._memo_fill((key[0], (Evil(6), 9), *key[2:]), 1, "mf.e", None, out, None)
-    assert got is None  # the memo was emptied mid-lookup (nor is Evil(6) an exact int)
-    assert np.isnan(out).all()
+    expect = wf.xavier_uniform((6, 9), seed=1, stream="mf.e")  # memoized
+    got = wf.xavier_uniform((Evil(6), 9), seed=1, stream="mf.e", out=np.empty((6, 9), np.float32))
+    np.testing.assert_array_equal(got, expect)
+
+
+def test_memo_keys_hold_atoms_and_their_types():
+    assert _engine.memo_key("s", (2, 3), 1, 1.0, True, None, "a", ()) == (
+        "s", (2, 3), 1, int, 1.0, float, True, bool, None, type(None), "a", str, (), tuple)
+    for bad in [(0,), [], np.float64(1.0), np.int64(1), type("S", (str,), {})("a")]:
+        assert _engine.memo_key("s", (2, 3), bad) is None
+    assert _engine.memo_key("s", [2, 3]) is None and _engine.memo_key("s", None) is None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,7 +538,8 @@ def test_sparse_whole_steps_aside_inside_deferred_blocks():
 # FastEntry (_engine.fast_entry): uniform, normal, constant, zeros and ones bind their arguments
 # in C; every call the whole-array path does not take reaches the Python function unchanged.
 
-ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones]
+ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones, wf.eye, wf.identity] + [
+    getattr(wf, n) for n in SCHEMES]
 
 
 def _recording(kind, **roles):
@@ -570,15 +616,36 @@ def test_fast_entry_refuses_inconsistent_descriptions():
     with pytest.raises(TypeError, match="other has no role"):
         _engine.fast_entry(_engine.NORMAL, a=0.0, b=1.0)(fill)
     FastEntry, empty = _engine._core.FastEntry, object()
-    fixed = (empty,) + (0.0,) * 7
+    role = _engine._core.FAST_ENTRY_ROLES.index  # shape 0, a, b, seed, ..., layout, key
+    fixed = (empty,) + (0.0,) * 7 + (None,)
     with pytest.raises(ValueError, match="inconsistent"):
         FastEntry(fill, 1, ("shape",), 2, (0,), (None,), fixed, empty)
     with pytest.raises(ValueError, match="role"):
-        FastEntry(fill, 1, ("shape",), 1, (9,), (None,), fixed, empty)
+        FastEntry(fill, 1, ("shape",), 1, (role("key") + 1,), (None,), fixed, empty)
     with pytest.raises(ValueError, match="every role"):  # shape given twice
         FastEntry(fill, 1, ("shape",), 1, (0,), (None,), (None,) + fixed[1:], empty)
     with pytest.raises(TypeError):
         FastEntry(fill, 1, ["shape"], 1, (0,), (None,), fixed, empty)
+
+    def scheme(shape=None, gain=1.0, *, seed, out=None):
+        return None
+
+    memo = dict(tag="s", key=(1,))
+    fixed = (empty, None, None, empty, 0, None, empty, None, None)
+    names = ("shape", "gain", "seed", "out")
+    roles = (role("shape"), role("key"), role("seed"), role("out"))
+    entry = FastEntry(scheme, _engine.MEMO, names, 2, roles, (None, 1.0, empty, None), fixed,
+                      empty, **memo)
+    assert entry((2, 2), seed=0) is None  # unknown key: the Python function's result
+    for bad_memo, match in [(dict(tag="s", key=()), "once"), (dict(tag="s", key=(1, 1)), "once"),
+                            (dict(tag="s", key=(0,)), "key parameter"), ({}, "inconsistent")]:
+        with pytest.raises(ValueError, match=match):
+            FastEntry(scheme, _engine.MEMO, names, 2, roles, (None, 1.0, empty, None), fixed,
+                      empty, **bad_memo)
+    with pytest.raises(ValueError, match="role"):  # a key parameter in a plain fill's entry
+        FastEntry(scheme, 1, names, 2, roles, (None, 1.0, empty, None), fixed, empty)
+    with pytest.raises(TypeError, match="no use for"):
+        _engine.fast_entry(_engine.MEMO, memo=("s", ("gain",)), scale=2.0)(scheme)
 
 
 def test_fast_entries_are_garbage_collected():
@@ -596,3 +663,35 @@ def test_fast_entries_are_garbage_collected():
     del box, fill
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (1, 1), (0, 3), (130, 129)])
+@pytest.mark.parametrize("fn, kw", [(wf.eye, {}), (wf.identity, dict(gain=-2.5)),
+                                    (wf.identity, dict(gain=-0.0)), (wf.eye, dict(layout="jax"))])
+def test_diagonal_entries_write_the_python_paths_bits(fn, kw, shape, dtype):
+    """eye and identity into a whole float32/float64 array run in C, with no Python code."""
+    expect = fn(shape, dtype=dtype, out=np.empty(shape, dtype), region=(slice(None),), **kw)
+    out = np.full(shape, np.nan, dtype)
+    got, ran = _python_calls(fn, shape, out=out, **kw)
+    assert got is out
+    assert (ran == []) == (dtype.itemsize > 2)  # 16-bit roundings are Python's
+    np.testing.assert_array_equal(bits(out), bits(expect))
+
+
+@pytest.mark.parametrize("call, err", [
+    (dict(layout=None), TypeError), (dict(layout="Torch"), ValueError),
+    (dict(layout=type("S", (str,), {})("torch")), None), (dict(gain=float("inf")), ValueError),
+    (dict(gain=True), TypeError), (dict(gain=1e39), ValueError), (dict(out="3d"), ValueError),
+])
+def test_diagonal_entries_leave_other_calls_to_python(call, err):
+    out = np.zeros((4, 4), np.float32) if call.get("out") != "3d" else np.zeros((2, 2, 2),
+                                                                              np.float32)
+    call = {k: v for k, v in call.items() if k != "out"}
+    fn = wf.identity if "gain" in call else wf.eye
+    if err is None:
+        got, ran = _python_calls(fn, None, out=out, **call)
+        assert ran and got is out
+    else:
+        with pytest.raises(err):
+            fn(None, out=out, **call)

@@ -48,7 +48,8 @@ preload="$("$cxx" -print-file-name="$runtime")"
 preload="$preload $("$cxx" -print-file-name=libstdc++.so)"
 
 tests=(tests/test_philox.py tests/test_golden.py tests/test_reference.py tests/test_errors.py
-       tests/test_sparse.py tests/test_half.py tests/test_invariance.py tests/test_fuzz.py)
+       tests/test_sparse.py tests/test_half.py tests/test_invariance.py tests/test_fuzz.py
+       tests/test_fast_paths.py)
 if [[ "$kind" == asan ]]; then
   tests+=(tests/test_process.py)  # its child processes inherit the preload and options
 else

@@ -16,6 +16,7 @@
 
 #include <structmember.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -29,8 +30,10 @@
 namespace weightfill::bindings {
 namespace {
 
-// Kinds of fill: the random ones are Dist values; kConstant is a memory fill of `a`.
+// Kinds of fill: the random ones are Dist values; kConstant is a memory fill of `a`; kDiagonal
+// (2-D only) writes `a` at [i, i] and zeros elsewhere (schemes.eye, identity).
 constexpr long kConstant = 100;
+constexpr long kDiagonal = 102;
 
 // Fills of fewer elements run on the calling thread with the GIL held: they take at most tens of
 // microseconds (16384 float32 normals: about 15 us), less than releasing the GIL and waking the
@@ -44,9 +47,10 @@ struct Settings {
     PyObject* descr[kNumDTypes] = {};
     PyObject* scalar_type[kNumDTypes] = {};  // np.float32 etc.: dtype=np.float32 is common
     double largest[kNumDTypes] = {};          // the dtype's largest finite value
+    PyTypeObject* array_type = nullptr;       // numpy.ndarray
     PyObject* streams = nullptr;              // streams._NAMED: str -> stream id, exact str keys
-    PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_fill)
-    PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_fill)
+    PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_whole)
+    PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_whole)
     bool ready = false;
 };
 Settings g;
@@ -54,6 +58,11 @@ Settings g;
 // Threads inside a weightfill deferred() block: their fills must be recorded in the block's plan
 // (Python), so while any block is open every call takes the Python path.
 std::atomic<int> g_deferred{0};
+
+PyObject* new_ref(PyObject* o) {  // Py_NewRef, which Python 3.9 lacks
+    Py_INCREF(o);
+    return o;
+}
 
 // An exact Python int in [0, 2^64) (streams.normalize_seed / normalize_stream's fast paths).
 bool as_u64(PyObject* o, uint64_t& v) {
@@ -138,8 +147,9 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
             return true;
         }
         case kConstant:
-            // schemes.constant: a finite value within range (infinities, NaN and the 16-bit
-            // roundings take the Python path).
+        case kDiagonal:
+            // schemes.constant, and schemes._diagonal's finite_param: a finite value within
+            // range (infinities, NaN and the 16-bit roundings take the Python path).
             return (t == DType::f32 || t == DType::f64) && within(a, t) && no_extra(extra);
         default:
             return false;
@@ -215,8 +225,7 @@ struct Whole {
 bool whole_target(PyObject* shape, PyObject* dtype, PyObject* out, PyObject* region, Whole& w) {
     if (!g.ready || region != Py_None || g_deferred.load(std::memory_order_relaxed) != 0)
         return false;
-    auto& api = py::detail::npy_api::get();
-    if (Py_TYPE(out) != api.PyArray_Type_) return false;
+    if (Py_TYPE(out) != g.array_type) return false;
     const auto* arr = py::detail::array_proxy(out);
     constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
                            py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
@@ -264,16 +273,32 @@ bool stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
     return true;
 }
 
-// The fill of fill_whole and memo_fill: out (a new reference), None, or nullptr with an error.
+// The fill of fill_whole, memo_whole and FastEntry: out (a new reference), None, or nullptr with an error.
 PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* seed,
                 PyObject* stream, PyObject* dtype, PyObject* out, PyObject* region,
                 PyObject* extra) {
     Whole w;
     FillParams p{};
     if (!whole_target(shape, dtype, out, region, w) || !stream_key(seed, stream, p.key) ||
-        !as_real(a, p.a) || !as_real(b, p.b) || !check_params(kind, w.t, extra, p))
+        !as_real(a, p.a) || !as_real(b, p.b) || !check_params(kind, w.t, extra, p) ||
+        (kind == kDiagonal && w.nd != 2))
         Py_RETURN_NONE;
-    if (w.n && !run(kind, w.t, p, w.n, w.data)) return nullptr;
+    if (kind == kDiagonal) {
+        // Zeros, then the diagonal, rounded as np.asarray(value, float64).astype(dtype).
+        FillParams zero = p;
+        zero.a = 0.0;
+        if (w.n && !run(kConstant, w.t, zero, w.n, w.data)) return nullptr;
+        const uint64_t cols = uint64_t(w.dims[1]);
+        const uint64_t diag = std::min(uint64_t(w.dims[0]), cols);
+        for (uint64_t i = 0; i < diag; ++i) {
+            if (w.t == DType::f32)
+                reinterpret_cast<float*>(w.data)[i * cols + i] = float(p.a);
+            else
+                reinterpret_cast<double*>(w.data)[i * cols + i] = p.a;
+        }
+    } else if (w.n && !run(kind, w.t, p, w.n, w.data)) {
+        return nullptr;
+    }
     Py_INCREF(out);
     return out;
 }
@@ -291,27 +316,9 @@ PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
                  args[9]);
 }
 
-// memo_fill(key, seed, stream, dtype, out, region) -> out, or None: the fill a scheme's
-// memoized derivation (weightfill.schemes._common._MEMO: key -> (kind, params), key[1] the
-// shape) gives, through fill_whole's path. A truncated normal's constants come from
-// _truncnorm._KNOWN by (mean, std, lower, upper, out.dtype), as truncated_whole looks them up.
-// None for a None, unhashable or unknown key (the scheme then derives and checks in Python).
-PyObject* memo_fill(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "memo_fill takes 6 positional arguments");
-        return nullptr;
-    }
-    PyObject *key = args[0], *out = args[4];
-    if (!g.memo || !g.known || key == Py_None || !PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) < 2)
-        Py_RETURN_NONE;
-    PyObject* hit = PyDict_GetItemWithError(g.memo, key);  // borrowed
-    if (!hit) {
-        PyErr_Clear();  // unknown, or an unhashable argument (the full path refuses it)
-        Py_RETURN_NONE;
-    }
-    // The entry, and with it the floats passed on, stays alive even if hashing the key ran code
-    // that emptied the memo.
-    py::object entry = py::reinterpret_borrow<py::object>(hit);
+// memo_whole's fill for the memo entry `hit` of `key`.
+PyObject* memo_hit(PyObject* hit, PyObject* key, PyObject* seed, PyObject* stream,
+                   PyObject* dtype, PyObject* out, PyObject* region) {
     if (!PyTuple_CheckExact(hit) || PyTuple_GET_SIZE(hit) != 2) Py_RETURN_NONE;
     PyObject *kind_o = PyTuple_GET_ITEM(hit, 0), *params = PyTuple_GET_ITEM(hit, 1);
     const long kind = PyLong_AsLong(kind_o);
@@ -320,11 +327,11 @@ PyObject* memo_fill(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyObject* const shape = PyTuple_GET_ITEM(key, 1);
     if (kind != long(Dist::truncated_normal)) {
         if (PyTuple_GET_SIZE(params) != 2) Py_RETURN_NONE;
-        return whole(kind, shape, PyTuple_GET_ITEM(params, 0), PyTuple_GET_ITEM(params, 1),
-                     args[1], args[2], args[3], out, args[5], Py_None);
+        return whole(kind, shape, PyTuple_GET_ITEM(params, 0), PyTuple_GET_ITEM(params, 1), seed,
+                     stream, dtype, out, region, Py_None);
     }
     // (mean, std, lower, upper): distributions.truncated_whole's lookup, with float bounds.
-    if (PyTuple_GET_SIZE(params) != 4 || Py_TYPE(out) != py::detail::npy_api::get().PyArray_Type_)
+    if (PyTuple_GET_SIZE(params) != 4 || Py_TYPE(out) != g.array_type)
         Py_RETURN_NONE;
     PyObject *mean = PyTuple_GET_ITEM(params, 0), *std_dev = PyTuple_GET_ITEM(params, 1);
     if (!PyFloat_CheckExact(PyTuple_GET_ITEM(params, 2)) ||
@@ -341,7 +348,26 @@ PyObject* memo_fill(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         Py_RETURN_NONE;
     }
     // Borrowed: check_params copies the constants before anything can run Python code.
-    return whole(kind, shape, mean, std_dev, args[1], args[2], args[3], out, args[5], extra);
+    return whole(kind, shape, mean, std_dev, seed, stream, dtype, out, region, extra);
+}
+
+// The fill a scheme's memoized derivation gives (weightfill.schemes._common._MEMO: key ->
+// (kind, params), key[1] the shape), through whole(): out, None, or nullptr with an error. A
+// truncated normal's constants come from _truncnorm._KNOWN by (mean, std, lower, upper,
+// out.dtype), as distributions.truncated_whole looks them up. None for an unknown key (the
+// scheme then derives and checks in Python).
+PyObject* memo_whole(PyObject* key, PyObject* seed, PyObject* stream, PyObject* dtype,
+                     PyObject* out, PyObject* region) {
+    if (!g.memo || !g.known) Py_RETURN_NONE;
+    PyObject* hit = PyDict_GetItemWithError(g.memo, key);  // borrowed
+    if (!hit) {
+        PyErr_Clear();  // unknown, or an unhashable shape (the full path refuses or takes it)
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(hit);  // holds the floats passed on, whatever the lookup's comparisons ran
+    PyObject* r = memo_hit(hit, key, seed, stream, dtype, out, region);
+    Py_DECREF(hit);
+    return r;
 }
 
 // An exact int in [lo, hi] (Python's _as_index for plain ints).
@@ -426,15 +452,25 @@ PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // ---------------------------------------------------------------------------------------------
 // FastEntry: a public fill as a C callable. A Python function's frame, keyword binding and global
 // lookups cost about 0.1 us, a third of a 256-value uniform and more than NumPy's whole
-// ndarray.fill; so the plainest fills (uniform, normal, constant, zeros, ones) are FastEntry
-// objects that bind their arguments here, try the whole-array path, and otherwise call the Python
-// function with the arguments untouched. weightfill._engine.fast_entry builds them from the
-// function's signature and gives them its name, docstring and __wrapped__ (functools'
-// update_wrapper), so inspect.signature, help() and pickle see the Python function.
+// ndarray.fill; so the public fills whose plain calls this file can take (uniform, normal,
+// constant, zeros, ones, and the schemes with a memoized derivation) are FastEntry objects that
+// bind their arguments here, try the whole-array path, and otherwise call the Python function
+// with the arguments untouched. weightfill._engine.fast_entry builds them from the function's
+// signature and gives them its name, docstring and __wrapped__ (functools' update_wrapper), so
+// inspect.signature, help() and pickle see the Python function.
+//
+// A scheme's entry (kind kMemo) builds the memo key its Python function stores derivations under
+// (_engine.memo_key): (tag, shape, v1, type(v1), v2, type(v2), ...) over its other arguments and
+// fixed values, each a plain atom (None, a bool, an exact int, float or str, or ()); a call with
+// any other argument is the Python function's. The types keep True from 1's entry and -2.0 from
+// -2's; atoms hash without running Python code.
 
-// The arguments whole() takes, in its order.
-enum Role { kShape, kA, kB, kSeed, kStream, kDType, kOut, kRegion, kNumRoles };
-constexpr int kMaxParams = 12;
+// The arguments whole() takes, in its order; kKey marks a parameter that goes into a memo key.
+// kLayout is checked, not passed on: a layout name that the result does not depend on (eye's).
+enum Role { kShape, kA, kB, kSeed, kStream, kDType, kOut, kRegion, kLayout, kNumRoles,
+            kKey = kNumRoles };
+constexpr int kMaxParams = 16;
+constexpr long kMemo = 101;  // the kind of a scheme's entry
 
 struct Entry {
     PyObject_HEAD
@@ -448,16 +484,58 @@ struct Entry {
     int role[kMaxParams];            // Role of each parameter
     PyObject* defaults[kMaxParams];  // default of each parameter; nullptr: required
     PyObject* fixed[kNumRoles];      // values of the roles no parameter gives (nullptr: none)
+    bool has_layout;                 // a parameter has role kLayout
+    PyObject* tag;                   // a scheme's memo key tag; nullptr for the others
+    int nkey;                        // items of the memo key after (tag, shape)
+    int key_param[kMaxParams];       // the parameter of each item, or -1: key_fixed's value
+    PyObject* key_fixed[kMaxParams];
 };
+
+bool is_atom(PyObject* v) {
+    return v == Py_None || PyBool_Check(v) || PyLong_CheckExact(v) || PyFloat_CheckExact(v) ||
+           PyUnicode_CheckExact(v) || (PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) == 0);
+}
+
+// fans.check_layout: one of LAYOUTS.
+bool valid_layout(PyObject* v) {
+    return PyUnicode_CheckExact(v) && (PyUnicode_CompareWithASCIIString(v, "torch") == 0 ||
+                                       PyUnicode_CompareWithASCIIString(v, "keras") == 0 ||
+                                       PyUnicode_CompareWithASCIIString(v, "jax") == 0);
+}
+
+// The fill of a bound call: out, None (the Python function's call), or nullptr with an error.
+PyObject* entry_fill(const Entry* e, PyObject* const* value, PyObject* const* slot) {
+    if (e->has_layout && !valid_layout(slot[kLayout])) Py_RETURN_NONE;
+    if (!e->tag)
+        return whole(e->kind, slot[kShape], slot[kA], slot[kB], slot[kSeed], slot[kStream],
+                     slot[kDType], slot[kOut], slot[kRegion], Py_None);
+    PyObject* key = PyTuple_New(2 + 2 * e->nkey);
+    if (!key) return nullptr;
+    PyTuple_SET_ITEM(key, 0, new_ref(e->tag));
+    PyTuple_SET_ITEM(key, 1, new_ref(slot[kShape]));
+    for (int i = 0; i < e->nkey; ++i) {
+        PyObject* v = e->key_param[i] >= 0 ? value[e->key_param[i]] : e->key_fixed[i];
+        if (!is_atom(v)) {
+            Py_DECREF(key);
+            Py_RETURN_NONE;
+        }
+        PyTuple_SET_ITEM(key, 2 + 2 * i, new_ref(v));
+        PyTuple_SET_ITEM(key, 3 + 2 * i, new_ref(reinterpret_cast<PyObject*>(Py_TYPE(v))));
+    }
+    PyObject* r = memo_whole(key, slot[kSeed], slot[kStream], slot[kDType], slot[kOut],
+                             slot[kRegion]);
+    Py_DECREF(key);
+    return r;
+}
 
 PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     const auto* e = reinterpret_cast<const Entry*>(self);
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject* given[kMaxParams] = {};
+    PyObject* value[kMaxParams] = {};
     PyObject* slot[kNumRoles];
     std::memcpy(slot, e->fixed, sizeof slot);
     if (nargs > e->npos) goto python;
-    for (Py_ssize_t i = 0; i < nargs; ++i) given[i] = args[i];
+    for (Py_ssize_t i = 0; i < nargs; ++i) value[i] = args[i];
     if (kwnames) {
         for (Py_ssize_t j = 0, nk = PyTuple_GET_SIZE(kwnames); j < nk; ++j) {
             PyObject* name = PyTuple_GET_ITEM(kwnames, j);
@@ -468,28 +546,22 @@ PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObj
                 while (k < e->nparams && PyUnicode_Compare(e->names[k], name) != 0) ++k;
                 if (PyErr_Occurred()) PyErr_Clear();
             }
-            if (k == e->nparams || given[k]) goto python;  // unknown or repeated: Python's error
-            given[k] = args[nargs + j];
+            if (k == e->nparams || value[k]) goto python;  // unknown or repeated: Python's error
+            value[k] = args[nargs + j];
         }
     }
     for (int k = 0; k < e->nparams; ++k) {
-        PyObject* v = given[k] ? given[k] : e->defaults[k];
-        if (!v) goto python;  // a required argument is missing
-        slot[e->role[k]] = v;
+        if (!value[k]) value[k] = e->defaults[k];
+        if (!value[k]) goto python;  // a required argument is missing
+        if (e->role[k] != kKey) slot[e->role[k]] = value[k];
     }
     {
-        PyObject* r = whole(e->kind, slot[kShape], slot[kA], slot[kB], slot[kSeed], slot[kStream],
-                            slot[kDType], slot[kOut], slot[kRegion], Py_None);
+        PyObject* r = entry_fill(e, value, slot);
         if (r != Py_None) return r;  // out, or nullptr with an error set
         Py_DECREF(r);
     }
 python:
     return PyObject_Vectorcall(e->fallback, args, nargsf, kwnames);
-}
-
-PyObject* new_ref(PyObject* o) {  // Py_NewRef, which Python 3.9 lacks
-    Py_INCREF(o);
-    return o;
 }
 
 int entry_traverse(PyObject* self, visitproc visit, void* arg) {
@@ -501,6 +573,8 @@ int entry_traverse(PyObject* self, visitproc visit, void* arg) {
         Py_VISIT(e->defaults[k]);
     }
     for (PyObject* v : e->fixed) Py_VISIT(v);
+    Py_VISIT(e->tag);
+    for (int i = 0; i < e->nkey; ++i) Py_VISIT(e->key_fixed[i]);
     return 0;
 }
 
@@ -514,6 +588,9 @@ int entry_clear(PyObject* self) {
     }
     e->nparams = 0;
     for (PyObject*& v : e->fixed) Py_CLEAR(v);
+    Py_CLEAR(e->tag);
+    for (int i = 0; i < e->nkey; ++i) Py_CLEAR(e->key_fixed[i]);
+    e->nkey = 0;
     return 0;
 }
 
@@ -523,27 +600,36 @@ void entry_dealloc(PyObject* self) {
     Py_TYPE(self)->tp_free(self);
 }
 
-// FastEntry(fallback, kind, names, npos, roles, defaults, fixed, required): the parameters'
-// names, how many may be positional, their Roles and defaults (`required` marks a parameter
-// without one), and a value for each Role no parameter gives (`required` where one does).
+// FastEntry(fallback, kind, names, npos, roles, defaults, fixed, required, tag=None, key=()):
+// the parameters' names, how many may be positional, their Roles and defaults (`required` marks
+// a parameter without one), and a value for each Role no parameter gives (`required` where one
+// does). A scheme's entry (kind kMemo; a and b unused) also has its memo key's tag and items:
+// each the index of a kKey parameter, or (value,) for a fixed value.
 PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-    PyObject *fallback, *names, *roles, *defaults, *fixed, *required;
+    PyObject *fallback, *names, *roles, *defaults, *fixed, *required, *tag = Py_None, *key = nullptr;
     long kind;
     int npos;
     static const char* kw[] = {"fallback", "kind", "names", "npos", "roles", "defaults", "fixed",
-                               "required", nullptr};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OlO!iO!O!O!O:FastEntry",
+                               "required", "tag", "key", nullptr};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OlO!iO!O!O!O|OO!:FastEntry",
                                      const_cast<char**>(kw), &fallback, &kind, &PyTuple_Type,
                                      &names, &npos, &PyTuple_Type, &roles, &PyTuple_Type,
-                                     &defaults, &PyTuple_Type, &fixed, &required))
+                                     &defaults, &PyTuple_Type, &fixed, &required, &tag,
+                                     &PyTuple_Type, &key))
         return nullptr;
-    const Py_ssize_t n = PyTuple_GET_SIZE(names);
+    const Py_ssize_t n = PyTuple_GET_SIZE(names), nkey = key ? PyTuple_GET_SIZE(key) : 0;
     if (!PyCallable_Check(fallback) || n > kMaxParams || PyTuple_GET_SIZE(roles) != n ||
         PyTuple_GET_SIZE(defaults) != n || npos < 0 || npos > n ||
-        PyTuple_GET_SIZE(fixed) != kNumRoles) {
+        PyTuple_GET_SIZE(fixed) != kNumRoles || nkey > kMaxParams ||
+        (kind == kMemo) != (tag != Py_None)) {
         PyErr_SetString(PyExc_ValueError, "FastEntry: inconsistent parameter description");
         return nullptr;
     }
+    auto fail = [](Entry* e, const char* what) -> PyObject* {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, what);
+        Py_DECREF(e);
+        return nullptr;
+    };
     auto* e = reinterpret_cast<Entry*>(type->tp_alloc(type, 0));
     if (!e) return nullptr;
     e->vectorcall = entry_call;
@@ -554,13 +640,10 @@ PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     for (Py_ssize_t k = 0; k < n; ++k) {
         PyObject* name = PyTuple_GET_ITEM(names, k);
         const long r = PyLong_AsLong(PyTuple_GET_ITEM(roles, k));
-        if (!PyUnicode_CheckExact(name) || r < 0 || r >= kNumRoles || covered[r]) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "FastEntry: a bad name or role");
-            Py_DECREF(e);
-            return nullptr;
-        }
-        covered[r] = true;
+        if (!PyUnicode_CheckExact(name) || r < 0 || r > kKey || (r < kNumRoles && covered[r]) ||
+            (r == kKey && kind != kMemo))
+            return fail(e, "FastEntry: a bad name or role");
+        if (r < kNumRoles) covered[r] = true;
         Py_INCREF(name);
         PyUnicode_InternInPlace(&name);
         e->names[k] = name;
@@ -571,13 +654,32 @@ PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     }
     for (int r = 0; r < kNumRoles; ++r) {
         PyObject* v = PyTuple_GET_ITEM(fixed, r);
-        if ((v == required) != covered[r]) {
-            PyErr_SetString(PyExc_ValueError, "FastEntry: every role needs one parameter or value");
-            Py_DECREF(e);
-            return nullptr;
-        }
+        if ((v == required) != covered[r])
+            return fail(e, "FastEntry: every role needs one parameter or value");
         e->fixed[r] = v == required ? nullptr : new_ref(v);
     }
+    e->has_layout = covered[kLayout];
+    if (kind != kMemo) return reinterpret_cast<PyObject*>(e);
+    // Every kKey parameter goes into the key exactly once: a derivation depends on all of them.
+    e->tag = new_ref(tag);
+    int uses[kMaxParams] = {};
+    for (Py_ssize_t i = 0; i < nkey; ++i) {
+        PyObject* item = PyTuple_GET_ITEM(key, i);
+        e->key_param[i] = -1;
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 1) {
+            e->key_fixed[i] = new_ref(PyTuple_GET_ITEM(item, 0));
+        } else {
+            const long k = PyLong_AsLong(item);
+            if (k < 0 || k >= n || e->role[k] != kKey)
+                return fail(e, "FastEntry: a key item is neither (value,) nor a key parameter");
+            e->key_param[i] = int(k);
+            ++uses[k];
+        }
+        e->nkey = int(i + 1);
+    }
+    for (int k = 0; k < e->nparams; ++k)
+        if ((e->role[k] == kKey) != (uses[k] == 1))
+            return fail(e, "FastEntry: every key parameter goes into the key once");
     return reinterpret_cast<PyObject*>(e);
 }
 
@@ -646,10 +748,13 @@ void setup(const py::tuple& descrs, const py::tuple& types, const std::vector<do
         g.largest[first + int(i)] = largest[i];
     }
     g.streams = py::object(streams).release().ptr();
+    // Here rather than in the raw functions: the first npy_api::get() imports NumPy modules and
+    // may throw (a KeyboardInterrupt during the import), which must not cross a C frame.
+    g.array_type = py::detail::npy_api::get().PyArray_Type_;
     g.ready = true;
 }
 
-// _memo_setup(memo, known): the dicts memo_fill reads (schemes._common._MEMO and
+// _memo_setup(memo, known): the dicts memo_whole reads (schemes._common._MEMO and
 // _truncnorm._KNOWN), kept for the process's life. Called once by weightfill.schemes._common.
 void memo_setup(const py::dict& memo, const py::dict& known) {
     g.memo = py::object(memo).release().ptr();
@@ -663,11 +768,6 @@ PyMethodDef g_methods[] = {
      "Fills a whole NumPy array when every argument is of the common, plainly valid kind; "
      "None otherwise (the caller then runs its full checks). kind: a Dist value, or 100 for "
      "a constant fill of a."},
-    {"memo_fill", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memo_fill)),
-     METH_FASTCALL,
-     "memo_fill(key, seed, stream, dtype, out, region) -> out or None\n\n"
-     "fill_whole with the kind and parameters a scheme memoized under key "
-     "(weightfill.schemes._common._MEMO); None when the key is not known."},
     {"sparse_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sparse_whole)),
      METH_FASTCALL,
      "sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, "
@@ -691,7 +791,9 @@ void register_fast_fill(py::module_& m) {
     if (PyModule_AddObject(m.ptr(), "FastEntry", reinterpret_cast<PyObject*>(&g_entry_type)) < 0)
         throw py::error_already_set();
     m.attr("FAST_ENTRY_ROLES") = py::make_tuple("shape", "a", "b", "seed", "stream", "dtype",
-                                                "out", "region");
+                                                "out", "region", "layout", "key");
+    m.attr("FILL_MEMO") = kMemo;
+    m.attr("FILL_DIAGONAL") = kDiagonal;
 }
 
 }  // namespace weightfill::bindings

@@ -85,10 +85,9 @@ def fill(
 # The whole-array fast path (csrc/bindings/fast_fill.cpp): fill_whole(kind, shape, a, b, seed,
 # stream, dtype, out, region, extra) fills `out` and returns it when the call is a plain one
 # (a whole, aligned, writable C-contiguous ndarray of a float dtype; int or float arguments,
-# plainly valid), else returns None and the caller runs its full checks. memo_fill does the same
-# for a scheme's memoized derivation (schemes._common), sparse_whole for a small sparse fill.
+# plainly valid), else returns None and the caller runs its full checks; sparse_whole does the
+# same for a small sparse fill. fast_entry (below) makes public fills C callables that try it.
 fill_whole = _core.fill_whole
-memo_fill = _core.memo_fill
 memo_setup = _core._memo_setup
 sparse_whole = _core.sparse_whole
 UNIFORM, NORMAL, TRUNCATED_NORMAL = (d.value for d in (Dist.uniform, Dist.normal,
@@ -102,39 +101,85 @@ _core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+MEMO = _core.FILL_MEMO  # the kind of a scheme's entry: its fill comes from the memo
+DIAGONAL = _core.FILL_DIAGONAL  # a on the diagonal of a 2-D array, zeros elsewhere
 
 
-def fast_entry(kind: int, **roles: object) -> Callable[[_F], _F]:
+def fast_entry(kind: int, *, memo: Optional[tuple[str, tuple[str, ...]]] = None,
+               **fixed: object) -> Callable[[_F], _F]:
     """Decorator: the public fill it decorates as a ``_core.FastEntry``, which binds a call's
-    arguments in C and fills a whole array through fill_whole's path (``kind``), and calls the
-    Python function for every other call, with the arguments as they were given. Saves the
-    Python frame (about 0.1 us; a 256-value uniform takes 0.3 us).
+    arguments in C and fills a whole array through fill_whole's path, and calls the Python
+    function for every other call, with the arguments as they were given. Saves the Python
+    frame (about 0.1 us; a 256-value uniform takes 0.3 us).
 
-    ``roles`` says what fill_whole gets for ``a`` and ``b``: the name of a parameter, or a
-    fixed value (``zeros``: ``a=0.0``); ``seed`` and ``stream`` likewise when the function has
-    no such parameter. The other parameters are named as fill_whole's arguments (shape, seed,
-    stream, dtype, out, region); a function with any other parameter is refused."""
-    names = _core.FAST_ENTRY_ROLES
+    A distribution's or constant's entry fills kind ``kind``; ``fixed`` says what fill_whole
+    gets for ``a`` and ``b`` (the name of a parameter, or a value: ``zeros`` has ``a=0.0``),
+    and ``seed`` and ``stream`` when the function has no such parameter. The function's other
+    parameters must be fill_whole's arguments (shape, seed, stream, dtype, out, region), or a
+    ``layout`` the fill does not depend on (checked as fans.check_layout does).
+
+    A scheme's entry (``kind=MEMO``) fills what the scheme memoized (schemes._common._MEMO)
+    under ``memo_key(tag, shape, *values)`` for ``memo = (tag, names)``: the values of the
+    parameters ``names`` names, in that order, or for a name that is no parameter the value
+    ``fixed`` gives it (a preset's scale, say). Every parameter but the arguments above must be
+    one of ``names``."""
+    roles = _core.FAST_ENTRY_ROLES
+    key_role = roles.index("key")
 
     def wrap(fn: _F) -> _F:
         params = list(inspect.signature(fn).parameters.values())
-        by_name = {v: k for k, v in roles.items() if isinstance(v, str)}
-        fixed: dict[str, object] = {k: v for k, v in roles.items() if not isinstance(v, str)}
+        index = {p.name: i for i, p in enumerate(params)}
+        given = dict(fixed)
+        if kind == MEMO:
+            given.update(a=None, b=None)  # unused: the memo entry gives them
+        of_param = {v: k for k, v in given.items() if isinstance(v, str) and k in ("a", "b")}
+        key_names = memo[1] if memo is not None else ()
         role_of = []
         for p in params:
-            role = by_name.get(p.name, p.name)
-            if role not in names or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            role = of_param.get(p.name, p.name)
+            if p.name in key_names:
+                role_of.append(key_role)
+            elif role in roles[:key_role] and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                role_of.append(roles.index(role))
+            else:
                 raise TypeError(f"fast_entry: {fn.__name__}'s parameter {p.name} has no role")
-            role_of.append(names.index(role))
-        npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        values = {k: v for k, v in given.items() if k not in of_param.values()}
         empty = inspect.Parameter.empty
+        npos = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        tag = memo[0] if memo is not None else None
+        key = tuple(index[n] if n in index else (values.pop(n),) for n in key_names)
+        # "layout" is checked when a parameter has that role (eye's), and otherwise unused.
+        unused = () if roles.index("layout") in role_of else ("layout",)
+        role_values = tuple(values.pop(r, None if r in unused else empty)
+                            for r in roles[:key_role])
+        if values:
+            raise TypeError(f"fast_entry: {fn.__name__} has no use for {sorted(values)}")
         entry = _core.FastEntry(fn, kind, tuple(p.name for p in params), npos, tuple(role_of),
-                                tuple(p.default for p in params),
-                                tuple(fixed.get(r, empty) for r in names), empty)
+                                tuple(p.default for p in params), role_values, empty, tag, key)
         functools.update_wrapper(entry, fn)
         return cast(_F, entry)
 
     return wrap
+
+
+# The types of the values a memo key may hold besides (): hashing them runs no Python code, and
+# the key holds each value's type too, since True == 1 == 1.0 and (4, 6) == (4.0, 6).
+_ATOMS = frozenset({type(None), bool, int, float, str})
+
+
+def memo_key(tag: str, shape: object, *values: object) -> Optional[tuple[object, ...]]:
+    """The key a scheme's FastEntry (``fast_entry(MEMO, memo=(tag, names))``) looks up for a
+    call with this shape and these values of ``names``, or None when the call has no key (a
+    shape that is not a tuple, a value that is not a plain atom)."""
+    if type(shape) is not tuple:
+        return None
+    key: list[object] = [tag, shape]
+    for v in values:
+        t = type(v)
+        if t not in _ATOMS and not (t is tuple and v == ()):
+            return None
+        key += (v, t)
+    return tuple(key)
 
 
 def fill_constant(out: np.ndarray, value: np.ndarray) -> None:

@@ -105,23 +105,15 @@ def _derived(param: str, value: object, fill: Callable[..., np.ndarray], *args: 
 
 # What plain scheme calls derived, by the call's arguments: key -> (distribution, its
 # parameters) of the engine fill they make. A model's tensors share few shapes, and deriving
-# fans, gain and bound in Python costs 2-3 us a call, more than filling a small tensor. A key
-# is (scheme, shape, *arguments): the schemes build one only for plain arguments (default
-# axes, a bool `transposed`) and add the types of their numbers, since True == 1 == 1.0 would
-# otherwise let a bool reach an int's entry. The shape alone may equal one of other types
-# ((4.0, 4) == (4, 4)): _core.fill_whole accepts only exact ints equal to out's shape, so such
-# a call still goes through the full checks. An entry goes in after its derivation passed
-# every check; the dict is emptied at 4096 entries.
-_NO_AXES: tuple[()] = ()  # batch_axis's default: `batch_axis is _NO_AXES` is a plain call
+# fans, gain and bound in Python costs 2-3 us a call, more than filling a small tensor. A key is
+# _engine.memo_key(scheme, shape, *arguments): plain atoms with their types, since True == 1 ==
+# 1.0 would otherwise let a bool reach an int's entry. The shape alone may equal one of other
+# types ((4.0, 4) == (4, 4)): the fill accepts only exact ints equal to out's shape, so such a
+# call still goes through the full checks. An entry goes in after its derivation passed every
+# check; the dict is emptied at 4096 entries. The schemes' FastEntry objects (_engine.fast_entry)
+# build the same keys in C, look them up (fast_fill.cpp, memo_whole) and fill on a hit; a
+# truncated normal's constants come from _truncnorm's record of checked arguments.
 _MEMO: dict[tuple[object, ...], tuple[int, tuple[float, ...]]] = {}
-
-
-# _memo_fill(key, seed, stream, dtype, out, region) -> out, or None when the key is None or
-# unknown, or the call is not one the whole-array fast path takes: fills ``out`` with the
-# memoized derivation of ``key`` (key[1] is the shape). In C (fast_fill.cpp): in Python, its
-# frame and lookups cost 0.25 us of a 0.9 us scheme call. A truncated normal's constants come
-# from _truncnorm's record of checked arguments, as distributions.truncated_whole finds them.
-_memo_fill = _engine.memo_fill
 _engine.memo_setup(_MEMO, _truncnorm._KNOWN)
 
 

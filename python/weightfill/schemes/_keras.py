@@ -14,6 +14,7 @@ from .._args import (
     ShapeLike,
     finite_param,
 )
+from .._engine import DIAGONAL, MEMO, fast_entry, memo_key
 from .._engine import NORMAL as _NORMAL
 from .._engine import TRUNCATED_NORMAL as _TRUNCATED
 from .._engine import UNIFORM as _UNIFORM
@@ -21,7 +22,6 @@ from ..distributions import normal, truncated_normal, uniform
 from ..fans import AxisLike, check_layout
 from ..streams import normalize_seed, normalize_stream
 from ._common import (
-    _NO_AXES,
     DTypeLike,
     Stream,
     _choice,
@@ -32,7 +32,6 @@ from ._common import (
     _full_shape,
     _keras_fans,
     _memo,
-    _memo_fill,
     _orthogonal_matrix,
     _place,
     _real,
@@ -44,6 +43,7 @@ from ._common import (
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
+@fast_entry(DIAGONAL, a="gain", b=0.0, seed=0, stream=0)
 def identity(
     shape: Optional[ShapeLike] = None,
     gain: float = 1.0,
@@ -81,6 +81,12 @@ _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 
 
+# The arguments a derivation depends on besides the shape: what memo keys hold (_common._MEMO).
+_VARIANCE_SCALING_KEY = ("scale", "mode", "distribution", "in_axis", "out_axis", "batch_axis",
+                         "layout", "transposed")
+
+
+@fast_entry(MEMO, memo=("variance_scaling", _VARIANCE_SCALING_KEY))
 def variance_scaling(
     shape: Optional[ShapeLike] = None,
     scale: float = 1.0,
@@ -150,11 +156,6 @@ def variance_scaling(
     and region. JAX's and Keras's own values come from their generators and are not
     reproduced; the distribution is.
     """
-    key = _memo_key(shape, scale, mode, distribution, in_axis, out_axis, batch_axis, layout,
-                    transposed)
-    done = _memo_fill(key, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     sc = _real(scale, "scale")
     if sc <= 0:
         raise ValueError(f"scale must be > 0, got {sc}")
@@ -174,6 +175,8 @@ def variance_scaling(
         denominator = math.sqrt(float(fan_in) * float(fan_out))
     variance = sc / max(1.0, denominator) if math.prod(full) else 0.0
     kw = dict(seed=seed, stream=stream, dtype=dtype, out=out, region=region)
+    key = memo_key("variance_scaling", shape, scale, mode, distribution, in_axis, out_axis,
+                   batch_axis, layout, transposed)
     if dist == "truncated_normal":
         stddev = math.sqrt(variance) / TRUNCATED_NORMAL_STD
         _memo(key, _TRUNCATED, 0.0, stddev, -2.0, 2.0)
@@ -186,18 +189,8 @@ def variance_scaling(
     return _derived("scale", scale, normal, full, 0.0, math.sqrt(variance), **kw)
 
 
-def _memo_key(shape: object, scale: object, mode: object, distribution: object, in_axis: object,
-              out_axis: object, batch_axis: object, layout: object,
-              transposed: object) -> Optional[tuple[object, ...]]:
-    """variance_scaling's memo key (schemes._common._MEMO) for plain arguments, else None."""
-    if type(shape) is tuple and type(in_axis) is int and type(out_axis) is int \
-            and batch_axis is _NO_AXES and type(transposed) is bool:
-        return ("variance_scaling", shape, scale, type(scale), mode, distribution, in_axis,
-                out_axis, layout, transposed)
-    return None
-
-
-def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..., np.ndarray]:
+def _preset(scale: float, mode: str, distribution: str, doc: str, *,
+            name: str) -> Callable[..., np.ndarray]:
     def scheme(
         shape: Optional[ShapeLike] = None,
         *,
@@ -212,11 +205,6 @@ def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..
         out: Optional[np.ndarray] = None,
         region: Optional[RegionLike] = None,
     ) -> np.ndarray:
-        key = _memo_key(shape, scale, mode, distribution, in_axis, out_axis, batch_axis, layout,
-                        transposed)
-        done = _memo_fill(key, seed, stream, dtype, out, region)  # variance_scaling's memo
-        if done is not None:
-            return done
         return variance_scaling(shape, scale, mode, distribution, in_axis=in_axis,
                                 out_axis=out_axis, batch_axis=batch_axis, layout=layout,
                                 transposed=transposed, seed=seed, stream=stream, dtype=dtype,
@@ -239,38 +227,37 @@ def _preset(scale: float, mode: str, distribution: str, doc: str) -> Callable[..
     ---------------
     As :func:`variance_scaling`: bit for bit one engine fill.
     """
-    return scheme
+    scheme.__name__ = scheme.__qualname__ = name
+    # Its memo key is variance_scaling's for this scale, mode and distribution: the preset finds
+    # what variance_scaling derived, and the other way round.
+    return fast_entry(MEMO, memo=("variance_scaling", _VARIANCE_SCALING_KEY), scale=scale,
+                      mode=mode, distribution=distribution)(scheme)
 
 
 glorot_uniform = _preset(1.0, "fan_avg", "uniform", """Glorot/Xavier uniform (Keras, JAX):
     ``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))``; ``Var(W) = 2 / (fan_in +
     fan_out)``. Same distribution as torch's ``xavier_uniform`` with gain 1.
-""")
+""", name="glorot_uniform")
 glorot_normal = _preset(1.0, "fan_avg", "truncated_normal", """Glorot/Xavier normal (Keras,
     JAX): a normal truncated at two standard deviations with standard deviation ``sqrt(2 /
     (fan_in + fan_out))`` after truncation. (torch's ``xavier_normal`` is untruncated.)
-""")
+""", name="glorot_normal")
 he_uniform = _preset(2.0, "fan_in", "uniform", """He/Kaiming uniform (Keras, JAX):
     ``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)``; ``Var(W) = 2 / fan_in``.
-""")
+""", name="he_uniform")
 he_normal = _preset(2.0, "fan_in", "truncated_normal", """He/Kaiming normal (Keras, JAX): a
     normal truncated at two standard deviations, standard deviation ``sqrt(2 / fan_in)`` after
     truncation (the untruncated one is that divided by 0.87962566103423978); every value lies
     within ``2 * sqrt(2 / fan_in) / 0.87962566103423978``. (torch's ``kaiming_normal`` is
     untruncated.)
-""")
+""", name="he_normal")
 lecun_uniform = _preset(1.0, "fan_in", "uniform", """LeCun uniform (Keras, JAX):
     ``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``; ``Var(W) = 1 / fan_in``.
-""")
+""", name="lecun_uniform")
 lecun_normal = _preset(1.0, "fan_in", "truncated_normal", """LeCun normal (Keras, JAX; the
     initialization SELU networks need): a normal truncated at two standard deviations,
     standard deviation ``sqrt(1 / fan_in)`` after truncation.
-""")
-for _f, _n in ((glorot_uniform, "glorot_uniform"), (glorot_normal, "glorot_normal"),
-               (he_uniform, "he_uniform"), (he_normal, "he_normal"),
-               (lecun_uniform, "lecun_uniform"), (lecun_normal, "lecun_normal")):
-    _f.__name__ = _f.__qualname__ = _n
-del _f, _n
+""", name="lecun_normal")
 
 
 def delta_orthogonal(

@@ -16,6 +16,7 @@ from .._args import (
     _as_index,
     finite_param,
 )
+from .._engine import DIAGONAL, MEMO, fast_entry, memo_key
 from .._engine import NORMAL as _NORMAL
 from .._engine import UNIFORM as _UNIFORM
 from ..distributions import normal, uniform
@@ -23,7 +24,6 @@ from ..fans import AxisLike, check_layout
 from ..gains import Nonlinearity, calculate_gain
 from ..streams import normalize_seed, normalize_stream
 from ._common import (
-    _NO_AXES,
     DTypeLike,
     Stream,
     _choice,
@@ -33,7 +33,6 @@ from ._common import (
     _diagonal,
     _full_shape,
     _memo,
-    _memo_fill,
     _nonnegative,
     _orthogonal_matrix,
     _place,
@@ -42,18 +41,13 @@ from ._common import (
     _torch_fans,
 )
 
-
-def _memo_key(scheme: str, shape: object, number: object, names: tuple[object, ...],
-              layout: object, in_axis: object, out_axis: object, batch_axis: object,
-              transposed: object) -> Optional[tuple[object, ...]]:
-    """The memo key (schemes._common._MEMO) of a plain call of a scheme here, else None:
-    ``number`` is its gain or slope (whose type goes in too), ``names`` its str arguments."""
-    if type(shape) is tuple and in_axis is None and out_axis is None \
-            and batch_axis is _NO_AXES and type(transposed) is bool:
-        return (scheme, shape, number, type(number), *names, layout, transposed)
-    return None
+# The arguments a derivation depends on besides the shape: what memo keys hold (_common._MEMO).
+_XAVIER_KEY = ("gain", "layout", "in_axis", "out_axis", "batch_axis", "transposed")
+_KAIMING_KEY = ("a", "mode", "nonlinearity", "layout", "in_axis", "out_axis", "batch_axis",
+                "transposed")
 
 
+@fast_entry(MEMO, memo=("xavier_uniform", _XAVIER_KEY))
 def xavier_uniform(
     shape: Optional[ShapeLike] = None,
     gain: float = 1.0,
@@ -101,11 +95,6 @@ def xavier_uniform(
     the same on every machine, thread count and region. torch's own values come from torch's
     generator and are not reproduced; the distribution is.
     """
-    key = _memo_key("xavier_uniform", shape, gain, (), layout, in_axis, out_axis, batch_axis,
-                    transposed)
-    done = _memo_fill(key, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     g = _nonnegative(gain, "gain")
     full = _full_shape(shape, out, region)
     fan_in, fan_out = _torch_fans(full, layout, in_axis, out_axis, batch_axis, transposed)
@@ -113,11 +102,13 @@ def xavier_uniform(
     if math.prod(full):
         std = g * math.sqrt(2.0 / float(fan_in + fan_out))
         a = math.sqrt(3.0) * std
+    key = memo_key("xavier_uniform", shape, gain, layout, in_axis, out_axis, batch_axis, transposed)
     _memo(key, _UNIFORM, -a, a)
     return _derived("gain", gain, uniform, full, -a, a, seed=seed, stream=stream, dtype=dtype,
                     out=out, region=region)
 
 
+@fast_entry(MEMO, memo=("xavier_normal", _XAVIER_KEY))
 def xavier_normal(
     shape: Optional[ShapeLike] = None,
     gain: float = 1.0,
@@ -151,15 +142,11 @@ def xavier_normal(
     ---------------
     Bit for bit ``weightfill.normal(shape, 0, std, seed=seed, stream=stream, dtype=dtype)``.
     """
-    key = _memo_key("xavier_normal", shape, gain, (), layout, in_axis, out_axis, batch_axis,
-                    transposed)
-    done = _memo_fill(key, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     g = _nonnegative(gain, "gain")
     full = _full_shape(shape, out, region)
     fan_in, fan_out = _torch_fans(full, layout, in_axis, out_axis, batch_axis, transposed)
     std = g * math.sqrt(2.0 / float(fan_in + fan_out)) if math.prod(full) else 0.0
+    key = memo_key("xavier_normal", shape, gain, layout, in_axis, out_axis, batch_axis, transposed)
     _memo(key, _NORMAL, 0.0, std)
     return _derived("gain", gain, normal, full, 0.0, std, seed=seed, stream=stream, dtype=dtype,
                     out=out, region=region)
@@ -191,6 +178,7 @@ def _kaiming_std(full: tuple[int, ...], a: object, mode: object, nonlinearity: N
 _named_gain = functools.lru_cache(maxsize=256)(calculate_gain)
 
 
+@fast_entry(MEMO, memo=("kaiming_uniform", _KAIMING_KEY))
 def kaiming_uniform(
     shape: Optional[ShapeLike] = None,
     a: float = 0.0,
@@ -237,20 +225,18 @@ def kaiming_uniform(
     Bit for bit ``weightfill.uniform(shape, -bound, bound, seed=seed, stream=stream,
     dtype=dtype)``.
     """
-    key = _memo_key("kaiming_uniform", shape, a, (mode, nonlinearity), layout, in_axis, out_axis,
-                    batch_axis, transposed)
-    done = _memo_fill(key, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     full = _full_shape(shape, out, region)
     std = _kaiming_std(full, a, mode, nonlinearity, layout, in_axis, out_axis, batch_axis,
                        transposed)
     bound = math.sqrt(3.0) * std
+    key = memo_key("kaiming_uniform", shape, a, mode, nonlinearity, layout, in_axis, out_axis,
+                   batch_axis, transposed)
     _memo(key, _UNIFORM, -bound, bound)
     return _derived("nonlinearity", nonlinearity, uniform, full, -bound, bound, seed=seed,
                     stream=stream, dtype=dtype, out=out, region=region)
 
 
+@fast_entry(MEMO, memo=("kaiming_normal", _KAIMING_KEY))
 def kaiming_normal(
     shape: Optional[ShapeLike] = None,
     a: float = 0.0,
@@ -288,14 +274,11 @@ def kaiming_normal(
     ---------------
     Bit for bit ``weightfill.normal(shape, 0, std, seed=seed, stream=stream, dtype=dtype)``.
     """
-    key = _memo_key("kaiming_normal", shape, a, (mode, nonlinearity), layout, in_axis, out_axis,
-                    batch_axis, transposed)
-    done = _memo_fill(key, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     full = _full_shape(shape, out, region)
     std = _kaiming_std(full, a, mode, nonlinearity, layout, in_axis, out_axis, batch_axis,
                        transposed)
+    key = memo_key("kaiming_normal", shape, a, mode, nonlinearity, layout, in_axis, out_axis,
+                   batch_axis, transposed)
     _memo(key, _NORMAL, 0.0, std)
     return _derived("nonlinearity", nonlinearity, normal, full, 0.0, std, seed=seed,
                     stream=stream, dtype=dtype, out=out, region=region)
@@ -392,6 +375,7 @@ def orthogonal(
     return tgt.result
 
 
+@fast_entry(DIAGONAL, a=1.0, b=0.0, seed=0, stream=0)
 def eye(
     shape: Optional[ShapeLike] = None,
     *,
