@@ -7,8 +7,11 @@ For every public fill (distributions and schemes) at 16, 256 and 4096 values it 
 median time per call of weightfill filling a preallocated ``out=`` and of NumPy's equivalent
 on the same buffer: ``Generator(PCG64).random(out=)`` for uniform fills,
 ``.standard_normal(out=)`` for normal, truncated-normal and sparse fills, ``ndarray.fill``
-for constant fills. The two are timed in alternating batches of calls (each batch about a
-millisecond), so machine load drifts over both; the ratio is weightfill's median over NumPy's.
+for constant fills, ``fill(0)`` and ``np.fill_diagonal`` for ``eye``/``identity`` (and zeros
+plus the centre ones for ``dirac``), ``np.linalg.qr`` of a standard normal matrix for the
+orthogonal schemes, ``PCG64.random_raw(n)`` for ``random_raw`` (both make a new array). The
+two are timed in alternating batches of calls (each batch about a millisecond), so machine
+load drifts over both; the ratio is weightfill's median over NumPy's.
 Targets (issue 12): ratio <= 3 at 16 values, <= 1 from 256 values on.
 
 Distributions are called as ``normal(None, seed=0, out=buf)`` (the call the issue measured),
@@ -59,7 +62,28 @@ def fills(dtype: np.dtype) -> list[tuple[str, str, Callable[[np.ndarray], object
     rows.append(("constant(0.5)", "fill", lambda b: wf.constant(b.shape, 0.5, out=b)))
     rows.append(("zeros", "fill", lambda b: wf.zeros(b.shape, out=b)))
     rows.append(("ones", "fill", lambda b: wf.ones(b.shape, out=b)))
+    rows.append(("eye", "fill_diagonal", lambda b: wf.eye(b.shape, out=b)))
+    rows.append(("identity(2.0)", "fill_diagonal", lambda b: wf.identity(b.shape, 2.0, out=b)))
+    rows.append(("dirac", "dirac", lambda b: wf.dirac(b.shape + (1, 1), out=_conv(b))))
+    rows.append(("orthogonal", "qr", lambda b: wf.orthogonal(b.shape, out=b, **kw)))
+    rows.append(("delta_orthogonal", "qr",
+                 lambda b: wf.delta_orthogonal((1, 1) + b.shape, out=b.reshape((1, 1) + b.shape),
+                                               **kw)))
+    rows.append(("random_raw", "random_raw", lambda b: wf.random_raw(b.size, seed=0)))
     return rows
+
+
+def _conv(b: np.ndarray) -> np.ndarray:
+    """``b`` as a 1 x 1 convolution weight (out, in, 1, 1)."""
+    return b.reshape(b.shape + (1, 1))
+
+
+def _dirac(b: np.ndarray) -> None:
+    """NumPy's Dirac delta weight: zeros, then ones at [i, i, centre...]."""
+    w = _conv(b)
+    w.fill(0)
+    i = np.arange(min(w.shape[:2]))
+    w[i, i, 0, 0] = 1
 
 
 def _scheme(fn: Callable[..., object], kw: dict) -> Callable[[np.ndarray], object]:
@@ -71,6 +95,15 @@ def contender(kind: str, gen: np.random.Generator) -> Callable[[np.ndarray], obj
         return lambda b: gen.random(out=b, dtype=b.dtype)
     if kind == "standard_normal":
         return lambda b: gen.standard_normal(out=b, dtype=b.dtype)
+    if kind == "fill_diagonal":
+        return lambda b: (b.fill(0), np.fill_diagonal(b, 1.0))
+    if kind == "dirac":
+        return _dirac
+    if kind == "qr":  # an orthogonal matrix as NumPy users make one
+        return lambda b: np.linalg.qr(gen.standard_normal(b.shape, dtype=b.dtype))
+    if kind == "random_raw":
+        bits = np.random.PCG64(0)
+        return lambda b: bits.random_raw(b.size)
     return lambda b: b.fill(0.5)
 
 

@@ -538,8 +538,8 @@ def test_sparse_whole_steps_aside_inside_deferred_blocks():
 # FastEntry (_engine.fast_entry): uniform, normal, constant, zeros and ones bind their arguments
 # in C; every call the whole-array path does not take reaches the Python function unchanged.
 
-ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones, wf.eye, wf.identity] + [
-    getattr(wf, n) for n in SCHEMES]
+ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones, wf.eye, wf.identity,
+           wf.dirac] + [getattr(wf, n) for n in SCHEMES]
 
 
 def _recording(kind, **roles):
@@ -695,3 +695,79 @@ def test_diagonal_entries_leave_other_calls_to_python(call, err):
     else:
         with pytest.raises(err):
             fn(None, out=out, **call)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", ["torch", "keras", "jax"])
+@pytest.mark.parametrize("shape, groups", [  # groups divide shape[0] and shape[-1]
+    ((4, 4, 3, 3), 1), ((4, 4, 3, 4), 2), ((6, 2, 3), 3), ((8, 4, 3, 3, 2), 2),
+    ((2, 6, 1, 1), 1), ((3, 5, 5), 1), ((0, 2, 3), 1), ((6, 6, 6), 6), ((4, 4, 0, 4), 2),
+    ((2, 0, 2), 1)])
+def test_dirac_entry_writes_the_python_paths_bits(shape, groups, layout, dtype):
+    expect = wf.dirac(shape, groups, layout=layout, dtype=dtype, out=np.empty(shape, dtype),
+                      region=(slice(None),))
+    out = np.full(shape, np.nan, dtype)
+    got, ran = _python_calls(wf.dirac, shape, groups, layout=layout, out=out)
+    assert got is out and (ran == []) == (dtype.itemsize > 2)
+    np.testing.assert_array_equal(bits(out), bits(expect))
+
+
+@pytest.mark.parametrize("call, err", [
+    (dict(groups=0), ValueError), (dict(groups=3), ValueError), (dict(groups=2.0), TypeError),
+    (dict(groups=True), TypeError), (dict(groups=np.int64(2)), None),
+    (dict(layout="TORCH"), ValueError), (dict(layout=1), TypeError),
+    (dict(shape=(4, 4)), ValueError),
+])
+def test_dirac_entry_leaves_other_calls_to_python(call, err):
+    shape = call.pop("shape", (4, 4, 3, 3))
+    out = np.zeros(shape, np.float32)
+    if err is None:
+        got, ran = _python_calls(wf.dirac, None, out=out, **call)
+        assert ran and got is out
+        np.testing.assert_array_equal(out, wf.dirac(shape, int(call["groups"])))
+    else:
+        with pytest.raises(err):
+            wf.dirac(None, out=out, **call)
+
+
+# ----------------------------------------------------------------------------------------------
+# random_raw's fast path in C (_core.raw_whole): fewer than 2**14 words, plain arguments.
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 17, 1000, (1 << 14) - 1])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3, 5, 2**40 + 3, 2**64 - 1])
+@pytest.mark.parametrize("stream", [0, 7, "raw.fast"])
+def test_raw_whole_gives_the_reference_words(n, offset, stream):
+    from reference import raw_words  # the independent Python Philox (tests/reference.py)
+
+    wf.random_raw(1, seed=0, stream=stream)  # a stream name is hashed on its first use
+    got = _engine.raw_whole(n, 2**63 + 5, stream, offset)
+    assert got is not None and got.dtype == np.uint32 and got.shape == (n,)
+    assert got.ctypes.data % 64 == 0  # as _engine.empty makes the Python path's array
+    np.testing.assert_array_equal(got, raw_words(2**63 + 5, stream, offset, n))
+    np.testing.assert_array_equal(wf.random_raw(n, seed=2**63 + 5, stream=stream,
+                                                offset=offset), got)
+
+
+@pytest.mark.parametrize("call, err", [
+    (dict(n=1 << 14), None), (dict(n=-1), "n must be"), (dict(n=True), "n must be"),
+    (dict(n=2.0), "n must be"), (dict(n=np.int64(5)), None), (dict(offset=2**64), None),
+    (dict(offset=-1), "offset"), (dict(offset=2**66), "offset"), (dict(seed=None), None),
+    (dict(seed=-1), "seed"), (dict(stream="raw.never.seen"), None), (dict(stream=1.5), "stream"),
+])
+def test_raw_whole_leaves_other_calls_to_python(call, err):
+    kw = dict(n=5, seed=1, stream=0, offset=3)
+    kw.update(call)
+    assert _engine.raw_whole(kw["n"], kw["seed"], kw["stream"], kw["offset"]) is None
+    if err is None:
+        got = wf.random_raw(kw.pop("n"), **kw)
+        assert got.dtype == np.uint32
+    else:
+        with pytest.raises((TypeError, ValueError), match=err):
+            wf.random_raw(kw.pop("n"), **kw)
+
+
+def test_raw_whole_steps_aside_inside_deferred_blocks():
+    with _engine.deferred():
+        assert _engine.raw_whole(8, 0, 0, 0) is None
+        inside = wf.random_raw(8, seed=0)  # a new array: filled at once, also in a block
+    np.testing.assert_array_equal(inside, _engine.raw_whole(8, 0, 0, 0))

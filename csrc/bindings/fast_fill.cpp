@@ -34,6 +34,7 @@ namespace {
 // (2-D only) writes `a` at [i, i] and zeros elsewhere (schemes.eye, identity).
 constexpr long kConstant = 100;
 constexpr long kDiagonal = 102;
+constexpr long kDirac = 103;  // schemes.dirac: `a` the groups, by a FastEntry only
 
 // Fills of fewer elements run on the calling thread with the GIL held: they take at most tens of
 // microseconds (16384 float32 normals: about 15 us), less than releasing the GIL and waking the
@@ -48,6 +49,7 @@ struct Settings {
     PyObject* scalar_type[kNumDTypes] = {};  // np.float32 etc.: dtype=np.float32 is common
     double largest[kNumDTypes] = {};          // the dtype's largest finite value
     PyTypeObject* array_type = nullptr;       // numpy.ndarray
+    PyObject* u32 = nullptr;                  // numpy.dtype(numpy.uint32)
     PyObject* streams = nullptr;              // streams._NAMED: str -> stream id, exact str keys
     PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_whole)
     PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_whole)
@@ -273,7 +275,8 @@ bool stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
     return true;
 }
 
-// The fill of fill_whole, memo_whole and FastEntry: out (a new reference), None, or nullptr with an error.
+// The fill of fill_whole, memo_whole and FastEntry: out (a new reference), None, or nullptr
+// with an error.
 PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* seed,
                 PyObject* stream, PyObject* dtype, PyObject* out, PyObject* region,
                 PyObject* extra) {
@@ -449,6 +452,83 @@ PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     return args[8];
 }
 
+// schemes.dirac for a whole float32/float64 array (3-, 4- or 5-D) and plain arguments: zeros,
+// and ones at (out = g * per + d, in = d, kernel centre) for each group g and d < min(per, in),
+// per = out channels / groups; `torch_layout` says the axes are (out, in, *kernel), else
+// (*kernel, in, out) (schemes._common._conv_axes). Out, None, or nullptr with an error.
+PyObject* dirac_whole(PyObject* shape, PyObject* groups_o, bool torch_layout, PyObject* dtype,
+                      PyObject* out, PyObject* region) {
+    Whole w;
+    long long groups;
+    if (!whole_target(shape, dtype, out, region, w) || w.nd < 3 || w.nd > 5 ||
+        (w.t != DType::f32 && w.t != DType::f64) ||
+        !as_index(groups_o, 1, (long long)(uint64_t(1) << 62), groups))  // _as_index, >= 1
+        Py_RETURN_NONE;
+    const int nd = w.nd, o_ax = torch_layout ? 0 : nd - 1, i_ax = torch_layout ? 1 : nd - 2;
+    uint64_t stride[5], centre = 0;
+    stride[nd - 1] = 1;
+    for (int d = nd - 2; d >= 0; --d) stride[d] = stride[d + 1] * uint64_t(w.dims[d + 1]);
+    for (int d = 0; d < nd; ++d)
+        if (d != o_ax && d != i_ax) centre += uint64_t(w.dims[d]) / 2 * stride[d];
+    const uint64_t outs = uint64_t(w.dims[o_ax]), ins = uint64_t(w.dims[i_ax]);
+    if (outs % uint64_t(groups) != 0) Py_RETURN_NONE;  // Python names the divisibility error
+    if (w.n == 0) {  // an empty kernel axis: no centre, nothing to write
+        Py_INCREF(out);
+        return out;
+    }
+    FillParams zero{};
+    if (!run(kConstant, w.t, zero, w.n, w.data)) return nullptr;
+    const uint64_t per = outs / uint64_t(groups), diag = std::min(per, ins);
+    for (uint64_t g = 0; g < uint64_t(groups); ++g) {
+        for (uint64_t d = 0; d < diag; ++d) {
+            const uint64_t at = (g * per + d) * stride[o_ax] + d * stride[i_ax] + centre;
+            if (w.t == DType::f32)
+                reinterpret_cast<float*>(w.data)[at] = 1.0f;
+            else
+                reinterpret_cast<double*>(w.data)[at] = 1.0;
+        }
+    }
+    Py_INCREF(out);
+    return out;
+}
+
+// raw_whole(n, seed, stream, offset) -> a new uint32 array, or None: distributions.random_raw
+// for n < kDirectElements words and plain arguments (n and offset exact ints, offset < 2^64),
+// in the array the Python path makes (_engine.empty: 64-byte aligned, owning its memory).
+PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "raw_whole takes 4 positional arguments");
+        return nullptr;
+    }
+    long long n;
+    uint64_t offset;
+    FillParams p{};
+    if (!g.ready || g_deferred.load(std::memory_order_relaxed) != 0 ||
+        !as_index(args[0], 0, (long long)kDirectElements - 1, n) || !as_u64(args[3], offset) ||
+        !stream_key(args[1], args[2], p.key))
+        Py_RETURN_NONE;
+    // Word `offset + k` is word (offset + k) % 4 of block (offset + k) / 4, as the Python path
+    // splits it: block base offset / 4, then a region from offset % 4.
+    p.block_base = offset / 4;
+    try {
+        py::array out = empty_aligned({py::ssize_t(n)}, py::reinterpret_borrow<py::dtype>(g.u32),
+                                      false);
+        if (n) {
+            RangeFn fn = dispatch::active().lookup(Dist::raw, DType::u32);
+            if (!fn) throw std::logic_error("no raw kernel");
+            fn(p, offset % 4, uint64_t(n), out.mutable_data());
+        }
+        return out.release().ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
 // ---------------------------------------------------------------------------------------------
 // FastEntry: a public fill as a C callable. A Python function's frame, keyword binding and global
 // lookups cost about 0.1 us, a third of a 256-value uniform and more than NumPy's whole
@@ -506,6 +586,10 @@ bool valid_layout(PyObject* v) {
 // The fill of a bound call: out, None (the Python function's call), or nullptr with an error.
 PyObject* entry_fill(const Entry* e, PyObject* const* value, PyObject* const* slot) {
     if (e->has_layout && !valid_layout(slot[kLayout])) Py_RETURN_NONE;
+    if (e->kind == kDirac)
+        return dirac_whole(slot[kShape], slot[kA],
+                           PyUnicode_CompareWithASCIIString(slot[kLayout], "torch") == 0,
+                           slot[kDType], slot[kOut], slot[kRegion]);
     if (!e->tag)
         return whole(e->kind, slot[kShape], slot[kA], slot[kB], slot[kSeed], slot[kStream],
                      slot[kDType], slot[kOut], slot[kRegion], Py_None);
@@ -606,7 +690,8 @@ void entry_dealloc(PyObject* self) {
 // does). A scheme's entry (kind kMemo; a and b unused) also has its memo key's tag and items:
 // each the index of a kKey parameter, or (value,) for a fixed value.
 PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-    PyObject *fallback, *names, *roles, *defaults, *fixed, *required, *tag = Py_None, *key = nullptr;
+    PyObject *fallback, *names, *roles, *defaults, *fixed, *required;
+    PyObject *tag = Py_None, *key = nullptr;
     long kind;
     int npos;
     static const char* kw[] = {"fallback", "kind", "names", "npos", "roles", "defaults", "fixed",
@@ -659,6 +744,8 @@ PyObject* entry_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
         e->fixed[r] = v == required ? nullptr : new_ref(v);
     }
     e->has_layout = covered[kLayout];
+    if (kind == kDirac && !e->has_layout)  // its axes come from the layout
+        return fail(e, "FastEntry: a Dirac fill needs a layout parameter");
     if (kind != kMemo) return reinterpret_cast<PyObject*>(e);
     // Every kKey parameter goes into the key exactly once: a derivation depends on all of them.
     e->tag = new_ref(tag);
@@ -751,6 +838,7 @@ void setup(const py::tuple& descrs, const py::tuple& types, const std::vector<do
     // Here rather than in the raw functions: the first npy_api::get() imports NumPy modules and
     // may throw (a KeyboardInterrupt during the import), which must not cross a C frame.
     g.array_type = py::detail::npy_api::get().PyArray_Type_;
+    g.u32 = py::dtype::of<uint32_t>().release().ptr();
     g.ready = true;
 }
 
@@ -768,6 +856,10 @@ PyMethodDef g_methods[] = {
      "Fills a whole NumPy array when every argument is of the common, plainly valid kind; "
      "None otherwise (the caller then runs its full checks). kind: a Dist value, or 100 for "
      "a constant fill of a."},
+    {"raw_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(raw_whole)),
+     METH_FASTCALL,
+     "raw_whole(n, seed, stream, offset) -> uint32 array or None\n\n"
+     "weightfill.random_raw for fewer than 2**14 words and plain arguments; None otherwise."},
     {"sparse_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sparse_whole)),
      METH_FASTCALL,
      "sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, "
@@ -794,6 +886,7 @@ void register_fast_fill(py::module_& m) {
                                                 "out", "region", "layout", "key");
     m.attr("FILL_MEMO") = kMemo;
     m.attr("FILL_DIAGONAL") = kDiagonal;
+    m.attr("FILL_DIRAC") = kDirac;
 }
 
 }  // namespace weightfill::bindings

@@ -18,4 +18,7 @@ void register_fast_fill(py::module_& m);
 // Runs a fill plan with the GIL released; throws py::error_already_set when a signal handler
 // raised (register_fill.cpp).
 void run_plan(const std::vector<PlanItem>& items);
+// A new C-contiguous, 64-byte aligned array that owns its memory (register_fill.cpp).
+py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& dtype,
+                        bool huge_pages);
 }  // namespace weightfill::bindings

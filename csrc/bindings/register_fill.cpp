@@ -14,7 +14,6 @@
 #include "../parallel/sparse.hpp"
 
 namespace weightfill::bindings {
-namespace {
 
 // A new C-contiguous array whose data is 64-byte aligned and owned by the array (freed with
 // it): the kernels write straight into it, no copy follows. Large buffers are 2 MiB aligned and,
@@ -41,6 +40,8 @@ py::array empty_aligned(const std::vector<py::ssize_t>& shape, const py::dtype& 
     py::capsule owner(p, [](void* q) { std::free(q); });
     return py::array(dtype, shape, p, owner);
 }
+
+namespace {
 
 // The memory of `out`, which must be writable and C-contiguous. NumPy arrays are read through
 // NumPy's C API rather than a buffer request, which builds a format description and shape

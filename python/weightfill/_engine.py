@@ -85,11 +85,13 @@ def fill(
 # The whole-array fast path (csrc/bindings/fast_fill.cpp): fill_whole(kind, shape, a, b, seed,
 # stream, dtype, out, region, extra) fills `out` and returns it when the call is a plain one
 # (a whole, aligned, writable C-contiguous ndarray of a float dtype; int or float arguments,
-# plainly valid), else returns None and the caller runs its full checks; sparse_whole does the
-# same for a small sparse fill. fast_entry (below) makes public fills C callables that try it.
+# plainly valid), else returns None and the caller runs its full checks; sparse_whole and
+# raw_whole do the same for a small sparse fill and a small random_raw. fast_entry (below)
+# makes public fills C callables that try it.
 fill_whole = _core.fill_whole
 memo_setup = _core._memo_setup
 sparse_whole = _core.sparse_whole
+raw_whole = _core.raw_whole
 UNIFORM, NORMAL, TRUNCATED_NORMAL = (d.value for d in (Dist.uniform, Dist.normal,
                                                       Dist.truncated_normal))
 CONSTANT = _core.FILL_CONSTANT
@@ -103,6 +105,7 @@ _core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
 _F = TypeVar("_F", bound=Callable[..., Any])
 MEMO = _core.FILL_MEMO  # the kind of a scheme's entry: its fill comes from the memo
 DIAGONAL = _core.FILL_DIAGONAL  # a on the diagonal of a 2-D array, zeros elsewhere
+DIRAC = _core.FILL_DIRAC  # schemes.dirac with a = groups; its layout parameter gives the axes
 
 
 def fast_entry(kind: int, *, memo: Optional[tuple[str, tuple[str, ...]]] = None,
@@ -116,7 +119,7 @@ def fast_entry(kind: int, *, memo: Optional[tuple[str, tuple[str, ...]]] = None,
     gets for ``a`` and ``b`` (the name of a parameter, or a value: ``zeros`` has ``a=0.0``),
     and ``seed`` and ``stream`` when the function has no such parameter. The function's other
     parameters must be fill_whole's arguments (shape, seed, stream, dtype, out, region), or a
-    ``layout`` the fill does not depend on (checked as fans.check_layout does).
+    ``layout`` (checked as fans.check_layout does; only DIRAC's fill depends on it).
 
     A scheme's entry (``kind=MEMO``) fills what the scheme memoized (schemes._common._MEMO)
     under ``memo_key(tag, shape, *values)`` for ``memo = (tag, names)``: the values of the

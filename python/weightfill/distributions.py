@@ -30,6 +30,7 @@ __all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
 
 _fill_whole = _engine.fill_whole
 _sparse_whole = _engine.sparse_whole
+_raw_whole = _engine.raw_whole
 _UNIFORM, _NORMAL, _TRUNCATED = _engine.UNIFORM, _engine.NORMAL, _engine.TRUNCATED_NORMAL
 
 Stream = Union[int, str]
@@ -60,6 +61,11 @@ def random_raw(n: int, *, seed: Optional[int], stream: Stream = 0, offset: int =
     Word ``k`` is word ``k mod 4`` of ``philox4x32_10(counter=(k//4 mod 2**32, k//4 >> 32,
     stream mod 2**32, stream >> 32), key=(seed mod 2**32, seed >> 32))``, on every machine.
     """
+    # Fewer than 2**14 words with plain arguments are checked and made in C (fast_fill.cpp);
+    # anything else, errors included, goes through the checks below.
+    done = _raw_whole(n, seed, stream, offset)
+    if done is not None:
+        return done
     count = _as_index(n, "n")
     first = _as_index(offset, "offset")
     if count < 0:

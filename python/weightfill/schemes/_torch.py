@@ -16,7 +16,7 @@ from .._args import (
     _as_index,
     finite_param,
 )
-from .._engine import DIAGONAL, MEMO, fast_entry, memo_key
+from .._engine import DIAGONAL, DIRAC, MEMO, fast_entry, memo_key
 from .._engine import NORMAL as _NORMAL
 from .._engine import UNIFORM as _UNIFORM
 from ..distributions import normal, uniform
@@ -405,6 +405,7 @@ def eye(
     return _diagonal(shape, 1.0, layout, dtype, out, region, "eye")
 
 
+@fast_entry(DIRAC, a="groups", b=0.0, seed=0, stream=0)
 def dirac(
     shape: Optional[ShapeLike] = None,
     groups: int = 1,
