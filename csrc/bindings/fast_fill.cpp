@@ -275,6 +275,13 @@ bool stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
     return true;
 }
 
+// Whether a raw function got its `n` positional arguments; else a TypeError.
+bool arity(Py_ssize_t nargs, Py_ssize_t n, const char* name) {
+    if (nargs == n) return true;
+    PyErr_Format(PyExc_TypeError, "%s takes %zd positional arguments (%zd given)", name, n, nargs);
+    return false;
+}
+
 // The fill of fill_whole, memo_whole and FastEntry: out (a new reference), None, or nullptr
 // with an error.
 PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* seed,
@@ -309,10 +316,7 @@ PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* 
 // fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out, or None when
 // the call is not one this path takes.
 PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "fill_whole takes 10 positional arguments");
-        return nullptr;
-    }
+    if (!arity(nargs, 10, "fill_whole")) return nullptr;
     const long kind = PyLong_AsLong(args[0]);
     if (kind == -1 && PyErr_Occurred()) return nullptr;
     return whole(kind, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8],
@@ -389,10 +393,7 @@ bool as_index(PyObject* o, long long lo, long long hi, long long& v) {
 // elements (larger ones gain nothing here and take the Python path, which releases the GIL).
 // Each check names the Python check it stands for; the counts are computed as there.
 PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "sparse_whole takes 11 positional arguments");
-        return nullptr;
-    }
+    if (!arity(nargs, 11, "sparse_whole")) return nullptr;
     PyObject *sparsity = args[1], *nonzeros = args[2], *method_o = args[10];
     Whole w;
     FillParams p{};
@@ -496,10 +497,7 @@ PyObject* dirac_whole(PyObject* shape, PyObject* groups_o, bool torch_layout, Py
 // for n < kDirectElements words and plain arguments (n and offset exact ints, offset < 2^64),
 // in the array the Python path makes (_engine.empty: 64-byte aligned, owning its memory).
 PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "raw_whole takes 4 positional arguments");
-        return nullptr;
-    }
+    if (!arity(nargs, 4, "raw_whole")) return nullptr;
     long long n;
     uint64_t offset;
     FillParams p{};
