@@ -646,6 +646,8 @@ def test_fast_entry_refuses_inconsistent_descriptions():
         FastEntry(scheme, 1, names, 2, roles, (None, 1.0, empty, None), fixed, empty)
     with pytest.raises(TypeError, match="no use for"):
         _engine.fast_entry(_engine.MEMO, memo=("s", ("gain",)), scale=2.0)(scheme)
+    with pytest.raises(TypeError, match="no value for key items"):
+        _engine.fast_entry(_engine.MEMO, memo=("s", ("gain", "mode")))(scheme)
 
 
 def test_fast_entries_are_garbage_collected():

@@ -1,4 +1,5 @@
-// _core.fill_whole: the whole-array fast path of the public fills (issue 12, per-call overhead).
+// The whole-array fast paths of the public fills (issue 12, per-call overhead): fill_whole,
+// sparse_whole, raw_whole and the FastEntry callables built on them (section at the end).
 //
 // A public fill such as `normal(None, seed=0, out=buf)` spends most of a small call in Python:
 // argument checks, then _core.fill, whose pybind11 dispatch converts twelve arguments (three of
@@ -531,9 +532,9 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // FastEntry: a public fill as a C callable. A Python function's frame, keyword binding and global
 // lookups cost about 0.1 us, a third of a 256-value uniform and more than NumPy's whole
 // ndarray.fill; so the public fills whose plain calls this file can take (uniform, normal,
-// constant, zeros, ones, and the schemes with a memoized derivation) are FastEntry objects that
-// bind their arguments here, try the whole-array path, and otherwise call the Python function
-// with the arguments untouched. weightfill._engine.fast_entry builds them from the function's
+// constant, zeros, ones, eye, identity, dirac, and the schemes with a memoized derivation) are
+// FastEntry objects that bind their arguments here, try the whole-array path, and otherwise
+// call the Python function with the arguments untouched. weightfill._engine.fast_entry builds them from the function's
 // signature and gives them its name, docstring and __wrapped__ (functools' update_wrapper), so
 // inspect.signature, help() and pickle see the Python function.
 //
