@@ -179,7 +179,7 @@ def test_fill_whole_writes_the_python_paths_bits(name, args, n, dtype):
     # Did that call take the fast path? (16-bit uniforms and constants take the Python one.)
     direct_ok = not (dtype.itemsize == 2 and name in ("uniform", "constant"))
     if name == "truncated_normal":
-        extra = _truncnorm.known(*args, dtype)
+        extra = _truncnorm._KNOWN.get((*args, dtype))
         assert extra is not None  # remembered by the calls above
         a, b = args[:2]
     else:
@@ -538,8 +538,8 @@ def test_sparse_whole_steps_aside_inside_deferred_blocks():
 # FastEntry (_engine.fast_entry): uniform, normal, constant, zeros and ones bind their arguments
 # in C; every call the whole-array path does not take reaches the Python function unchanged.
 
-ENTRIES = [wf.uniform, wf.normal, wf.constant, wf.zeros, wf.ones, wf.eye, wf.identity,
-           wf.dirac] + [getattr(wf, n) for n in SCHEMES]
+ENTRIES = [wf.uniform, wf.normal, wf.truncated_normal, wf.constant, wf.zeros, wf.ones, wf.eye,
+           wf.identity, wf.dirac] + [getattr(wf, n) for n in SCHEMES]
 
 
 def _recording(kind, **roles):
@@ -616,8 +616,8 @@ def test_fast_entry_refuses_inconsistent_descriptions():
     with pytest.raises(TypeError, match="other has no role"):
         _engine.fast_entry(_engine.NORMAL, a=0.0, b=1.0)(fill)
     FastEntry, empty = _engine._core.FastEntry, object()
-    role = _engine._core.FAST_ENTRY_ROLES.index  # shape 0, a, b, seed, ..., layout, key
-    fixed = (empty,) + (0.0,) * 7 + (None,)
+    role = _engine._core.FAST_ENTRY_ROLES.index  # shape 0, a, b, seed, ..., upper, key
+    fixed = (empty,) + (0.0,) * 7 + (None,) * 3  # layout, lower, upper unused
     with pytest.raises(ValueError, match="inconsistent"):
         FastEntry(fill, 1, ("shape",), 2, (0,), (None,), fixed, empty)
     with pytest.raises(ValueError, match="role"):
@@ -631,7 +631,7 @@ def test_fast_entry_refuses_inconsistent_descriptions():
         return None
 
     memo = dict(tag="s", key=(1,))
-    fixed = (empty, None, None, empty, 0, None, empty, None, None)
+    fixed = (empty, None, None, empty, 0, None, empty, None, None, None, None)
     names = ("shape", "gain", "seed", "out")
     roles = (role("shape"), role("key"), role("seed"), role("out"))
     entry = FastEntry(scheme, _engine.MEMO, names, 2, roles, (None, 1.0, empty, None), fixed,
@@ -773,3 +773,17 @@ def test_raw_whole_steps_aside_inside_deferred_blocks():
         assert _engine.raw_whole(8, 0, 0, 0) is None
         inside = wf.random_raw(8, seed=0)  # a new array: filled at once, also in a block
     np.testing.assert_array_equal(inside, _engine.raw_whole(8, 0, 0, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_truncated_normal_entry_runs_no_python_once_its_constants_are_known(dtype):
+    out = np.full((4, 6), np.nan, dtype)
+    expect = wf.truncated_normal((4, 6), 0.0, 1.0, -2.0, 3.0, seed=4, dtype=dtype)  # records
+    got, ran = _python_calls(wf.truncated_normal, None, 0, 1, -2.0, 3.0, seed=4, out=out)
+    assert got is out and ran == []  # int mean and std find the float key (equal values)
+    np.testing.assert_array_equal(bits(out), bits(expect))
+    for other in [dict(lower=-2), dict(upper=np.float64(3.0)), dict(mean=np.float32(0))]:
+        kw = dict(dict(mean=0.0, std=1.0, lower=-2.0, upper=3.0), **other)
+        got, ran = _python_calls(wf.truncated_normal, None, seed=4, out=out, **kw)
+        assert ran  # bounds must be floats, mean and std exact ints or floats
+        np.testing.assert_array_equal(bits(out), bits(expect))

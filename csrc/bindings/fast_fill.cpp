@@ -139,7 +139,7 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
         }
         case long(Dist::truncated_normal): {
             // _mean_std(bounded=True); the bounds and the constants `extra` come from
-            // _truncnorm.known(), which only holds constants of arguments Python has checked.
+            // _truncnorm._KNOWN, which only holds constants of arguments Python has checked.
             if (!within(a, t) || !within(b, t) || !(b >= 0.0)) return false;
             if (!PyTuple_CheckExact(extra) || PyTuple_GET_SIZE(extra) != 6) return false;
             for (Py_ssize_t i = 0; i < 6; ++i) {
@@ -156,6 +156,23 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
             return (t == DType::f32 || t == DType::f64) && within(a, t) && no_extra(extra);
         default:
             return false;
+    }
+}
+
+// Sets the Python error for the C++ exception being handled (in a catch block): what a signal
+// handler raised (KeyboardInterrupt), MemoryError, or a RuntimeError with the message. Raw
+// CPython functions must not let an exception through their C callers.
+void set_python_error() {
+    try {
+        throw;
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+        PyErr_SetString(PyExc_RuntimeError, "weightfill: unknown C++ exception");
     }
 }
 
@@ -202,14 +219,10 @@ bool run(long kind, DType t, const FillParams& p, uint64_t n, void* data) {
         item.out = data;
         run_plan({item});
         return true;
-    } catch (py::error_already_set& e) {  // a signal handler raised (KeyboardInterrupt)
-        e.restore();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+        set_python_error();
+        return false;
     }
-    return false;
 }
 
 // A whole-array target: out's dtype, element count and data.
@@ -324,6 +337,31 @@ PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
                  args[9]);
 }
 
+// truncated_normal for a whole array: its constants come from _truncnorm._KNOWN, which holds
+// those of argument sets the Python checks passed, keyed (mean, std, lower, upper, out.dtype)
+// and compared by value. The bounds must be floats and mean and std exact ints or floats, so
+// that the lookup's hashing and comparisons run no Python code.
+PyObject* truncated_whole(PyObject* shape, PyObject* mean, PyObject* std_dev, PyObject* lower,
+                          PyObject* upper, PyObject* seed, PyObject* stream, PyObject* dtype,
+                          PyObject* out, PyObject* region) {
+    auto number = [](PyObject* o) { return PyFloat_CheckExact(o) || PyLong_CheckExact(o); };
+    if (!g.known || !PyFloat_CheckExact(lower) || !PyFloat_CheckExact(upper) || !number(mean) ||
+        !number(std_dev) || Py_TYPE(out) != g.array_type)
+        Py_RETURN_NONE;
+    PyObject* descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(out)->descr);
+    PyObject* key = PyTuple_Pack(5, mean, std_dev, lower, upper, descr);
+    if (!key) return nullptr;
+    PyObject* extra = PyDict_GetItemWithError(g.known, key);  // borrowed
+    Py_DECREF(key);
+    if (!extra) {
+        if (PyErr_Occurred()) return nullptr;  // the key holds only numbers and a dtype
+        Py_RETURN_NONE;
+    }
+    // Borrowed: check_params copies the constants before anything can run Python code.
+    return whole(long(Dist::truncated_normal), shape, mean, std_dev, seed, stream, dtype, out,
+                 region, extra);
+}
+
 // memo_whole's fill for the memo entry `hit` of `key`.
 PyObject* memo_hit(PyObject* hit, PyObject* key, PyObject* seed, PyObject* stream,
                    PyObject* dtype, PyObject* out, PyObject* region) {
@@ -338,32 +376,16 @@ PyObject* memo_hit(PyObject* hit, PyObject* key, PyObject* seed, PyObject* strea
         return whole(kind, shape, PyTuple_GET_ITEM(params, 0), PyTuple_GET_ITEM(params, 1), seed,
                      stream, dtype, out, region, Py_None);
     }
-    // (mean, std, lower, upper): distributions.truncated_whole's lookup, with float bounds.
-    if (PyTuple_GET_SIZE(params) != 4 || Py_TYPE(out) != g.array_type)
-        Py_RETURN_NONE;
-    PyObject *mean = PyTuple_GET_ITEM(params, 0), *std_dev = PyTuple_GET_ITEM(params, 1);
-    if (!PyFloat_CheckExact(PyTuple_GET_ITEM(params, 2)) ||
-        !PyFloat_CheckExact(PyTuple_GET_ITEM(params, 3)))
-        Py_RETURN_NONE;
-    PyObject* descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(out)->descr);
-    PyObject* known_key = PyTuple_Pack(5, mean, std_dev, PyTuple_GET_ITEM(params, 2),
-                                       PyTuple_GET_ITEM(params, 3), descr);
-    if (!known_key) return nullptr;
-    PyObject* extra = PyDict_GetItemWithError(g.known, known_key);  // borrowed
-    Py_DECREF(known_key);
-    if (!extra) {
-        if (PyErr_Occurred()) return nullptr;  // the key holds only floats and a dtype
-        Py_RETURN_NONE;
-    }
-    // Borrowed: check_params copies the constants before anything can run Python code.
-    return whole(kind, shape, mean, std_dev, seed, stream, dtype, out, region, extra);
+    if (PyTuple_GET_SIZE(params) != 4) Py_RETURN_NONE;  // (mean, std, lower, upper)
+    return truncated_whole(shape, PyTuple_GET_ITEM(params, 0), PyTuple_GET_ITEM(params, 1),
+                           PyTuple_GET_ITEM(params, 2), PyTuple_GET_ITEM(params, 3), seed, stream,
+                           dtype, out, region);
 }
 
 // The fill a scheme's memoized derivation gives (weightfill.schemes._common._MEMO: key ->
 // (kind, params), key[1] the shape), through whole(): out, None, or nullptr with an error. A
-// truncated normal's constants come from _truncnorm._KNOWN by (mean, std, lower, upper,
-// out.dtype), as distributions.truncated_whole looks them up. None for an unknown key (the
-// scheme then derives and checks in Python).
+// truncated normal's constants come from _truncnorm._KNOWN (truncated_whole). None for an
+// unknown key (the scheme then derives and checks in Python).
 PyObject* memo_whole(PyObject* key, PyObject* seed, PyObject* stream, PyObject* dtype,
                      PyObject* out, PyObject* region) {
     if (!g.memo || !g.known) Py_RETURN_NONE;
@@ -441,13 +463,8 @@ PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         // On the calling thread with the GIL held, not interruptible: at most 2^14 elements
         // (sparse_fill runs such small work on the calling thread).
         sparse_fill(p, w.t, spec, w.data, {});
-    } catch (py::error_already_set& e) {
-        e.restore();
-        return nullptr;
-    } catch (const std::bad_alloc&) {
-        return PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+        set_python_error();
         return nullptr;
     }
     Py_INCREF(args[8]);
@@ -518,14 +535,10 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
             fn(p, offset % 4, uint64_t(n), out.mutable_data());
         }
         return out.release().ptr();
-    } catch (py::error_already_set& e) {
-        e.restore();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+        set_python_error();
+        return nullptr;
     }
-    return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,8 +559,9 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 
 // The arguments whole() takes, in its order; kKey marks a parameter that goes into a memo key.
 // kLayout is checked, not passed on: a layout name that the result does not depend on (eye's).
-enum Role { kShape, kA, kB, kSeed, kStream, kDType, kOut, kRegion, kLayout, kNumRoles,
-            kKey = kNumRoles };
+// kLower and kUpper are a truncated normal's bounds.
+enum Role { kShape, kA, kB, kSeed, kStream, kDType, kOut, kRegion, kLayout, kLower, kUpper,
+            kNumRoles, kKey = kNumRoles };
 constexpr int kMaxParams = 16;
 constexpr long kMemo = 101;  // the kind of a scheme's entry
 
@@ -585,6 +599,10 @@ bool valid_layout(PyObject* v) {
 // The fill of a bound call: out, None (the Python function's call), or nullptr with an error.
 PyObject* entry_fill(const Entry* e, PyObject* const* value, PyObject* const* slot) {
     if (e->has_layout && !valid_layout(slot[kLayout])) Py_RETURN_NONE;
+    if (e->kind == long(Dist::truncated_normal))
+        return truncated_whole(slot[kShape], slot[kA], slot[kB], slot[kLower], slot[kUpper],
+                               slot[kSeed], slot[kStream], slot[kDType], slot[kOut],
+                               slot[kRegion]);
     if (e->kind == kDirac)
         return dirac_whole(slot[kShape], slot[kA],
                            PyUnicode_CompareWithASCIIString(slot[kLayout], "torch") == 0,
@@ -882,7 +900,8 @@ void register_fast_fill(py::module_& m) {
     if (PyModule_AddObject(m.ptr(), "FastEntry", reinterpret_cast<PyObject*>(&g_entry_type)) < 0)
         throw py::error_already_set();
     m.attr("FAST_ENTRY_ROLES") = py::make_tuple("shape", "a", "b", "seed", "stream", "dtype",
-                                                "out", "region", "layout", "key");
+                                                "out", "region", "layout", "lower", "upper",
+                                                "key");
     m.attr("FILL_MEMO") = kMemo;
     m.attr("FILL_DIAGONAL") = kDiagonal;
     m.attr("FILL_DIRAC") = kDirac;

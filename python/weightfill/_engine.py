@@ -115,19 +115,20 @@ def fast_entry(kind: int, *, memo: Optional[tuple[str, tuple[str, ...]]] = None,
     calls the Python function for every other call, with the arguments as they were given.
     Saves the Python frame (about 0.1 us; a 256-value uniform takes 0.3 us).
 
-    ``kind`` is the fill: a distribution (UNIFORM, NORMAL), CONSTANT, DIAGONAL or DIRAC, as
-    fill_whole's ``a`` and ``b`` parameters; ``fixed`` says what ``a`` and ``b`` are (the name
-    of a parameter, or a value: ``zeros`` has ``a=0.0``), and ``seed`` and ``stream`` when the
-    function has no such parameter. The function's other parameters must be fill_whole's
-    arguments (shape, seed, stream, dtype, out, region), or a ``layout`` (checked as
-    fans.check_layout does; only DIRAC's fill depends on it).
+    ``kind`` is the fill: a distribution (UNIFORM, NORMAL, TRUNCATED_NORMAL), CONSTANT,
+    DIAGONAL or DIRAC, with fill_whole's ``a`` and ``b`` parameters; ``fixed`` says what ``a``
+    and ``b`` are (the name of a parameter, or a value: ``zeros`` has ``a=0.0``), and ``seed``
+    and ``stream`` when the function has no such parameter. The function's other parameters
+    must be fill_whole's arguments (shape, seed, stream, dtype, out, region), a truncated
+    normal's ``lower`` and ``upper``, or a ``layout`` (checked as fans.check_layout does; only
+    DIRAC's fill depends on it).
 
     A scheme's entry (``kind=MEMO``) fills what the scheme memoized (schemes._common._MEMO)
     under ``memo_key(tag, shape, *values)`` for ``memo = (tag, names)``: the values of the
     parameters ``names`` names, in that order, or for a name that is no parameter the value
     ``fixed`` gives it (a preset's scale, say). Every parameter but the arguments above must be
     one of ``names``."""
-    roles = _core.FAST_ENTRY_ROLES  # whole()'s arguments, then "layout", then "key"
+    roles = _core.FAST_ENTRY_ROLES  # whole()'s arguments, "layout", "lower", "upper", "key"
     tag, key_names = memo if memo is not None else (None, ())
 
     def wrap(fn: _F) -> _F:
@@ -148,8 +149,9 @@ def fast_entry(kind: int, *, memo: Optional[tuple[str, tuple[str, ...]]] = None,
         if missing:
             raise TypeError(f"fast_entry: {fn.__name__} has no value for key items {missing}")
         key = tuple(index[n] if n in index else (values.pop(n),) for n in key_names)
-        if roles.index("layout") not in role_of:
-            values.setdefault("layout", None)  # unchecked, unused
+        for r in ("layout", "lower", "upper"):  # roles of a few fills only: else unused
+            if roles.index(r) not in role_of:
+                values.setdefault(r, None)
         empty = inspect.Parameter.empty
         role_values = tuple(values.pop(r, empty) for r in roles[:-1])
         if values:

@@ -14,7 +14,6 @@ import functools
 import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Optional
 
 import numpy as np
 
@@ -124,28 +123,19 @@ def constants(mean: float, std: float, lower: float, upper: float,
 
 
 # Constants of argument sets truncated_normal has checked, keyed (mean, std, lower, upper,
-# dtype): its whole-array fast path looks the caller's arguments up here and, on a hit, skips
-# the Python checks (mean and std are checked again by _core.fill_whole). Only checked
-# arguments go in, so a hit vouches for the bounds. Emptied when it holds 1024 entries.
+# dtype): its whole-array fast path (fast_fill.cpp, truncated_whole) looks the caller's
+# arguments up here and, on a hit, skips the Python checks (mean and std are checked again
+# there). Only checked arguments go in, so a hit vouches for the bounds. Emptied when it holds
+# 1024 entries.
 _KNOWN: dict[tuple[object, ...], tuple[float, ...]] = {}
 
 
 def remember(mean: float, std: float, lower: float, upper: float, dtype: np.dtype,
              extra: tuple[float, ...]) -> None:
-    """Records ``extra`` as the constants of checked arguments (see :func:`known`)."""
+    """Records ``extra`` as the constants of checked arguments (see _KNOWN)."""
     if len(_KNOWN) >= 1024:
         _KNOWN.clear()
     _KNOWN[(mean, std, lower, upper, dtype)] = extra
-
-
-def known(mean: object, std: object, lower: float, upper: float,
-          dtype: np.dtype) -> Optional[tuple[float, ...]]:
-    """The constants :func:`remember` recorded for these arguments, or None. Keys compare by
-    value (an int mean equals its float), which is what the constants depend on."""
-    try:
-        return _KNOWN.get((mean, std, lower, upper, dtype))
-    except TypeError:  # an unhashable argument (the full checks will refuse it)
-        return None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -28,7 +28,6 @@ from .streams import normalize_seed, normalize_stream
 
 __all__ = ["random_raw", "uniform", "normal", "truncated_normal", "sparse"]
 
-_fill_whole = _engine.fill_whole
 _sparse_whole = _engine.sparse_whole
 _raw_whole = _engine.raw_whole
 _UNIFORM, _NORMAL, _TRUNCATED = _engine.UNIFORM, _engine.NORMAL, _engine.TRUNCATED_NORMAL
@@ -207,6 +206,7 @@ def normal(
     return tgt.result  # type: ignore[no-any-return]
 
 
+@_engine.fast_entry(_TRUNCATED, a="mean", b="std")
 def truncated_normal(
     shape: Optional[ShapeLike] = None,
     mean: float = 0.0,
@@ -255,9 +255,6 @@ def truncated_normal(
     ``decimal`` arithmetic, so they are the same on every platform. See docs/stream-spec.md
     section 3.6.
     """
-    done = truncated_whole(shape, mean, std, lower, upper, seed, stream, dtype, out, region)
-    if done is not None:
-        return done
     s, t = normalize_seed(seed), normalize_stream(stream)
     tgt = resolve_target(shape, dtype, out, region, _engine.empty)
     m, sd = _mean_std(mean, std, tgt.dtype, bounded=True)
@@ -380,19 +377,6 @@ def sparse(
     _engine.sparse(s, t, sd, tgt.dtype, tgt.shape, ax, zeros if sampled_are_zero else n - zeros,
                    sampled_are_zero, tgt.start, tgt.length, tgt.out, method)
     return tgt.result  # type: ignore[no-any-return]
-
-
-def truncated_whole(shape: object, mean: object, std: object, lower: object, upper: object,
-                    seed: object, stream: object, dtype: object, out: object,
-                    region: object) -> Optional[np.ndarray]:
-    """truncated_normal's whole-array fast path (see uniform): ``out`` filled, or None when the
-    call is not one it takes, or these arguments' constants are not known yet."""
-    if type(lower) is float and type(upper) is float and type(out) is np.ndarray:
-        extra = _truncnorm.known(mean, std, lower, upper, out.dtype)
-        if extra is not None:
-            return _fill_whole(_TRUNCATED, shape, mean, std, seed, stream, dtype, out, region,
-                               extra)
-    return None
 
 
 def _ceiling16(low: float, high: float, dtype: np.dtype) -> float:
