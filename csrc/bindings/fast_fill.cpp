@@ -545,11 +545,12 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // FastEntry: a public fill as a C callable. A Python function's frame, keyword binding and global
 // lookups cost about 0.1 us, a third of a 256-value uniform and more than NumPy's whole
 // ndarray.fill; so the public fills whose plain calls this file can take (uniform, normal,
-// constant, zeros, ones, eye, identity, dirac, and the schemes with a memoized derivation) are
-// FastEntry objects that bind their arguments here, try the whole-array path, and otherwise
-// call the Python function with the arguments untouched. weightfill._engine.fast_entry builds them from the function's
-// signature and gives them its name, docstring and __wrapped__ (functools' update_wrapper), so
-// inspect.signature, help() and pickle see the Python function.
+// truncated_normal, constant, zeros, ones, eye, identity, dirac, and the schemes with a
+// memoized derivation) are FastEntry objects that bind their arguments here, try the
+// whole-array path, and otherwise call the Python function with the arguments untouched.
+// weightfill._engine.fast_entry builds them from the function's signature and gives them its
+// name, docstring and __wrapped__ (functools' update_wrapper), so inspect.signature, help()
+// and pickle see the Python function.
 //
 // A scheme's entry (kind kMemo) builds the memo key its Python function stores derivations under
 // (_engine.memo_key): (tag, shape, v1, type(v1), v2, type(v2), ...) over its other arguments and
