@@ -18,6 +18,9 @@ Distributions are called as ``normal(None, seed=0, out=buf)`` (the call the issu
 schemes as ``he_normal(shape, seed=0, stream="layer.weight", out=buf)``, as an adapter does.
 ``--torch`` adds rows for a torch tensor as ``out=`` against torch's in-place ``normal_`` /
 ``uniform_`` / ``torch.nn.init.kaiming_uniform_`` (the "peer" column is then torch's time).
+``--new`` times the calls that make a new array instead (``normal(shape, seed=0)``,
+``he_normal(shape, seed=0, stream=...)``, ``zeros(shape)``, ``eye(shape)``) against NumPy's
+calls that make one (``standard_normal(shape, dtype=)``, ``np.zeros``, ``np.eye``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,42 @@ def fills(dtype: np.dtype) -> list[tuple[str, str, Callable[[np.ndarray], object
 def _conv(b: np.ndarray) -> np.ndarray:
     """``b`` as a 1 x 1 convolution weight (out, in, 1, 1)."""
     return b.reshape(b.shape + (1, 1))
+
+
+def new_fills(dtype: np.dtype) -> list[tuple[str, str, Callable[[tuple[int, int]], object]]]:
+    """(name, numpy contender, call on a shape) for the public fills into a new array."""
+    kw = dict(seed=0, stream=STREAM, dtype=dtype)
+    rows: list[tuple[str, str, Callable[[tuple[int, int]], object]]] = [
+        ("uniform", "random", lambda s: wf.uniform(s, seed=0, dtype=dtype)),
+        ("normal", "standard_normal", lambda s: wf.normal(s, seed=0, dtype=dtype)),
+        ("truncated_normal", "standard_normal",
+         lambda s: wf.truncated_normal(s, seed=0, dtype=dtype)),
+        ("sparse(0.5)", "standard_normal", lambda s: wf.sparse(s, 0.5, **kw)),
+    ]
+    for name in ("kaiming_uniform", "glorot_uniform"):
+        rows.append((name, "random", lambda s, f=getattr(wf, name): f(s, **kw)))
+    for name in ("kaiming_normal", "he_normal"):
+        rows.append((name, "standard_normal", lambda s, f=getattr(wf, name): f(s, **kw)))
+    rows += [("zeros", "zeros", lambda s: wf.zeros(s, dtype=dtype)),
+             ("ones", "ones", lambda s: wf.ones(s, dtype=dtype)),
+             ("constant(0.5)", "full", lambda s: wf.constant(s, 0.5, dtype=dtype)),
+             ("eye", "eye", lambda s: wf.eye(s, dtype=dtype))]
+    return rows
+
+
+def new_contender(kind: str, gen: np.random.Generator,
+                  dtype: np.dtype) -> Callable[[tuple[int, int]], object]:
+    if kind == "random":
+        return lambda s: gen.random(s, dtype=dtype)
+    if kind == "standard_normal":
+        return lambda s: gen.standard_normal(s, dtype=dtype)
+    if kind == "zeros":
+        return lambda s: np.zeros(s, dtype)
+    if kind == "ones":
+        return lambda s: np.ones(s, dtype)
+    if kind == "full":
+        return lambda s: np.full(s, 0.5, dtype)
+    return lambda s: np.eye(*s, dtype=dtype)
 
 
 def _dirac(b: np.ndarray) -> None:
@@ -151,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--only", nargs="*", default=None, help="fill names to run")
     ap.add_argument("--torch", action="store_true", help="add torch-tensor out= rows")
+    ap.add_argument("--new", action="store_true", help="time calls that make a new array")
     args = ap.parse_args(argv)
     dt = np.dtype(args.dtype)
     gen = np.random.Generator(np.random.PCG64(0))
@@ -160,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'fill':<26}{'n':>6}{'weightfill us':>15}{'peer us':>10}  {'contender':<16}"
           f"{'ratio':>7}{'target':>8}")
     misses = 0
-    rows = fills(dt)
+    rows = fills(dt) if not args.new else new_fills(dt)  # type: ignore[assignment]
     if args.torch:
         rows += _torch_rows()
     for name, kind, call in rows:
@@ -169,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             if kind.startswith("torch"):
                 a_fn, b_fn = call(n, dt)  # type: ignore[call-arg]
+            elif args.new:
+                shape = _shape2d(n)
+                a_fn, b_fn = (lambda c=call, s=shape: c(s)), (
+                    lambda c=new_contender(kind, gen, dt), s=shape: c(s))
             else:
                 buf = np.zeros(_shape2d(n), dt)
                 a_fn, b_fn = (lambda c=call, b=buf: c(b)), (lambda c=contender(kind, gen),

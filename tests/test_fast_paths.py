@@ -787,3 +787,90 @@ def test_truncated_normal_entry_runs_no_python_once_its_constants_are_known(dtyp
         got, ran = _python_calls(wf.truncated_normal, None, seed=4, out=out, **kw)
         assert ran  # bounds must be floats, mean and std exact ints or floats
         np.testing.assert_array_equal(bits(out), bits(expect))
+
+
+# ----------------------------------------------------------------------------------------------
+# New arrays (out=None): a small plain call makes its array in C (_core.empty_aligned, as
+# _engine.empty makes the Python path's) and fills it there, running no Python code.
+
+NEW_ARRAY_CALLS = [  # (function, positional arguments after shape, keywords)
+    ("uniform", (-1.5, 3.0), {}), ("normal", (0.5, 2.0), {}),
+    ("truncated_normal", (0.0, 1.0, -2.0, 2.0), {}), ("constant", (0.1,), {}),
+    ("zeros", (), {}), ("ones", (), {}), ("eye", (), {}), ("identity", (-2.5,), {}),
+    ("sparse", (0.5,), {}), ("sparse", (), dict(nonzeros=1, axis=1, method="keys")),
+] + [(name, (), {}) for name in SCHEMES]
+SEEDED = {"uniform", "normal", "truncated_normal", "sparse", *SCHEMES}
+
+
+def _new_array_call(name, args, kw, shape, dtype):
+    fn = getattr(wf, name)
+    if name in SEEDED:
+        kw = dict(kw, seed=5, stream="new.array.w")
+    expect = fn(shape, *args, dtype=dtype, out=np.empty(shape, dtype),  # the Python path
+                region=tuple(slice(None) for _ in shape), **kw)
+    fn(shape, *args, dtype=dtype, **kw)  # a scheme's first call memoizes, a truncated normal's
+    got, ran = _python_calls(fn, shape, *args, dtype=dtype, **kw)  # records constants
+    return got, ran, expect
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(4, 6), (1, 1), (0, 3), (16, 16), (3, 4000)])
+@pytest.mark.parametrize("name, args, kw", NEW_ARRAY_CALLS, ids=lambda v: str(v)[:20])
+def test_new_arrays_are_made_and_filled_in_c_with_the_python_paths_bits(name, args, kw, shape,
+                                                                          dtype):
+    got, ran, expect = _new_array_call(name, args, kw, shape, dtype)
+    assert type(got) is np.ndarray and got.dtype == dtype and got.shape == shape
+    assert got.flags.c_contiguous and got.flags.writeable and got.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(bits(got), bits(expect))
+    # 16-bit uniforms (their ceiling), 16-bit constants and diagonals (their rounding) and the
+    # array of 2**14 elements or more are the Python path's; sparse is a Python function
+    # whose first step is _core.sparse_whole
+    python = got.size >= 1 << 14 or (dtype.itemsize == 2 and (
+        name in ("constant", "zeros", "ones", "eye", "identity") or name.endswith("uniform")))
+    in_c = ["sparse"] if name == "sparse" else []
+    assert (ran != in_c) == python, ran
+
+
+@pytest.mark.parametrize("name, shape", [("dirac", (4, 4, 3, 3)), ("dirac", (6, 2, 3)),
+                                         ("normal", ()), ("normal", 7), ("zeros", 0)])
+def test_new_arrays_of_other_ranks_and_int_shapes(name, shape):
+    fn = getattr(wf, name)
+    kw = dict(seed=1) if name == "normal" else {}
+    full = shape if isinstance(shape, tuple) else (shape,)
+    expect = fn(full, **kw, out=np.empty(full, np.float32), region=(slice(None),) * len(full))
+    got, ran = _python_calls(fn, shape, **kw)
+    assert ran == [] and got.shape == full and got.dtype == np.float32
+    np.testing.assert_array_equal(bits(got), bits(expect))
+
+
+def test_new_arrays_are_each_their_own():
+    a, b = wf.normal((4, 4), seed=0), wf.normal((4, 4), seed=0)
+    assert a is not b and not np.shares_memory(a, b)
+    a[...] = 0
+    np.testing.assert_array_equal(b, wf.normal((4, 4), seed=0))
+
+
+@pytest.mark.parametrize("shape, dtype, err", [
+    ([4, 6], None, None), ((np.int64(4), 6), None, None), ((4, 6), "float32", None),
+    ((4, 6), np.dtype(">f4"), "dtype"), ((4, 6), np.int32, "dtype"), ((4, 6), "nonsense", "dtype"),
+    ((4.0, 6), None, "shape"), ((True, 6), None, "shape"), ((4, -6), None, "shape"),
+    (-3, None, "shape"), (None, None, "shape"), ((1,) * 33, None, None),
+    ((2**31, 2**31, 2), None, "shape"), ((128, 128), None, None),
+])
+def test_new_array_calls_off_the_c_path_keep_their_values_and_errors(shape, dtype, err):
+    if err is not None:
+        with pytest.raises((TypeError, ValueError), match=err):
+            wf.normal(shape, seed=3, dtype=dtype)
+        return
+    got, ran = _python_calls(wf.normal, shape, seed=3, dtype=dtype)
+    assert ran
+    full = tuple(int(d) for d in shape)
+    np.testing.assert_array_equal(got, wf.normal(full, seed=3, out=np.empty(full, np.float32),
+                                                 region=(slice(None),) * len(full)))
+
+
+def test_new_arrays_inside_deferred_blocks_take_the_python_path():
+    with _engine.deferred():
+        got, ran = _python_calls(wf.normal, (4, 6), seed=2)
+        assert ran and got.shape == (4, 6)
+    np.testing.assert_array_equal(got, wf.normal((4, 6), seed=2))

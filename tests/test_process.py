@@ -44,10 +44,24 @@ def test_weightfill_isa_environment_variable(isa):
     assert digest == local_digest()
 
 
-def test_weightfill_isa_rejects_bad_values():
-    res = run_py("import weightfill as wf; wf.normal(4, seed=1)", env={"WEIGHTFILL_ISA": "avx9"})
+# Every kind of call meets a bad environment variable first with the same ValueError: the C
+# fast paths (a small new array, a small out=, a constant fill, sparse, random_raw), the Python
+# path (region=) and a fill large enough for threads.
+ENV_CALLS = ["wf.normal(4, seed=1)", "wf.normal(None, seed=1, out=np.empty(4, np.float32))",
+             "wf.zeros((2, 2))", "wf.sparse((4, 4), 0.5, seed=1)", "wf.random_raw(4, seed=1)",
+             "wf.normal((4,), seed=1, region=(slice(0, 2),))", "wf.normal(1 << 20, seed=1)"]
+
+
+@pytest.mark.parametrize("call", ENV_CALLS)
+@pytest.mark.parametrize("var, value", [("WEIGHTFILL_ISA", "avx9"),
+                                        ("WEIGHTFILL_THREADING", "tbb")])
+def test_bad_environment_values_fail_every_call(var, value, call):
+    res = run_py(f"import numpy as np, weightfill as wf; {call}", env={var: value})
     assert res.returncode != 0
-    assert "WEIGHTFILL_ISA" in res.stderr and "ValueError" in res.stderr
+    assert var in res.stderr and "ValueError" in res.stderr, res.stderr
+
+
+def test_weightfill_isa_refuses_levels_the_cpu_lacks():
     missing = {"scalar", "avx2", "avx512"} - set(ISAS)
     for isa in missing:  # only testable on a CPU that lacks a level
         res = run_py("import weightfill as wf; wf.isa()", env={"WEIGHTFILL_ISA": isa})
@@ -139,13 +153,6 @@ def test_parallel_calls_take_workers_and_hand_back_their_errors(backend):
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == (
         f"{backend} [2, 1] ['runner 0', 'runner 1', 'runner 0', 'runner 1'] True")
-
-
-def test_weightfill_threading_rejects_bad_values():
-    res = run_py("import weightfill as wf; wf.normal(4, seed=1)",
-                 env={"WEIGHTFILL_THREADING": "tbb"})
-    assert res.returncode != 0
-    assert "WEIGHTFILL_THREADING" in res.stderr and "ValueError" in res.stderr
 
 
 @pytest.mark.parametrize("call", [

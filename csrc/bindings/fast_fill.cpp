@@ -22,8 +22,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
 #include "../parallel/sparse.hpp"
 #include "../simd/dispatch.hpp"
@@ -94,6 +96,17 @@ bool as_real(PyObject* o, double& v) {
     return true;
 }
 
+// An exact int in [lo, hi] (Python's _as_index for plain ints).
+bool as_index(PyObject* o, long long lo, long long hi, long long& v) {
+    if (!PyLong_CheckExact(o)) return false;
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+    }
+    return lo <= v && v <= hi;
+}
+
 // finite_param: |v| <= the dtype's largest value (false for NaN and infinities).
 bool within(double v, DType t) { return std::fabs(v) <= g.largest[int(t)]; }
 
@@ -159,21 +172,18 @@ bool check_params(long kind, DType t, PyObject* extra, FillParams& p) {
     }
 }
 
-// Sets the Python error for the C++ exception being handled (in a catch block): what a signal
-// handler raised (KeyboardInterrupt), MemoryError, or a RuntimeError with the message. Raw
-// CPython functions must not let an exception through their C callers.
-void set_python_error() {
-    try {
-        throw;
-    } catch (py::error_already_set& e) {
-        e.restore();
-    } catch (const std::bad_alloc&) {
-        PyErr_NoMemory();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
-    } catch (...) {
-        PyErr_SetString(PyExc_RuntimeError, "weightfill: unknown C++ exception");
-    }
+// Sets the Python error for the C++ exception being handled (in a catch block) as pybind11's
+// bound functions translate it (a Python error restored, std::invalid_argument a ValueError,
+// std::bad_alloc a MemoryError, ...), so that a call fails alike on either path. Raw CPython
+// functions must not let an exception through their C callers.
+void set_python_error() { py::detail::translate_exception(std::current_exception()); }
+
+// WEIGHTFILL_ISA and WEIGHTFILL_THREADING are checked by every fill, also by the small ones
+// that start no thread or (a constant fill) run no kernel: a bad value is the same
+// std::invalid_argument wherever it is met first.
+void check_environment() {
+    dispatch::active();
+    thread_backend();
 }
 
 // Fills `n` elements at `data`. Returns false with a Python exception set.
@@ -225,35 +235,93 @@ bool run(long kind, DType t, const FillParams& p, uint64_t n, void* data) {
     }
 }
 
-// A whole-array target: out's dtype, element count and data.
+// A whole-array target: the caller's `out`, or a new array that new_result() makes once every
+// argument has passed (so that a call handed to Python has allocated nothing).
 struct Whole {
     DType t;
-    uint64_t n;
-    char* data;
+    uint64_t n;  // elements
+    char* data;  // nullptr until new_result() for a new array
     int nd;
-    const Py_intptr_t* dims;  // out's shape
+    const Py_intptr_t* dims;  // out's shape, or `shape` below
+    PyObject* out;            // borrowed; nullptr: a new array
+    Py_intptr_t shape[32];    // a new array's shape (more dimensions take the Python path)
+    Whole() = default;
+    Whole(const Whole&) = delete;  // `dims` may point into the object itself
 };
 
+// The DType a `dtype` argument names: with out of DType out_t (>= 0), out_t when dtype is None,
+// out's descriptor or its scalar type; without out (out_t -1), the default float32 or one of
+// the four by descriptor or scalar type. -1 for anything else (a string, another dtype): the
+// Python path's normalize_dtype.
+int target_dtype(PyObject* dtype, int out_t) {
+    if (out_t >= 0)
+        return dtype == Py_None || dtype == g.descr[out_t] || dtype == g.scalar_type[out_t]
+                   ? out_t
+                   : -1;
+    if (dtype == Py_None) return int(DType::f32);
+    for (int t = 0; t < kNumDTypes; ++t)
+        if (g.descr[t] && (dtype == g.descr[t] || dtype == g.scalar_type[t])) return t;
+    return -1;
+}
+
+// A new array's shape: an exact tuple of at most 32 exact ints >= 0, or one exact int, of fewer
+// than kDirectElements elements in all (normalize_shape's fast path; a larger array is made by
+// _engine.empty in Python, which a deferred block's plan must see).
+bool new_shape(PyObject* shape, Whole& w) {
+    PyObject* const* dims = &shape;
+    Py_ssize_t nd = 1;
+    if (PyTuple_CheckExact(shape)) {
+        dims = &PyTuple_GET_ITEM(shape, 0);
+        nd = PyTuple_GET_SIZE(shape);
+    } else if (!PyLong_CheckExact(shape)) {
+        return false;
+    }
+    if (nd > Py_ssize_t(std::size(w.shape))) return false;
+    uint64_t n = 1;
+    for (Py_ssize_t d = 0; d < nd; ++d) {
+        long long v;
+        if (!as_index(dims[d], 0, (long long)kDirectElements, v)) return false;
+        w.shape[d] = Py_intptr_t(v);
+        n = std::min(n * uint64_t(v), kDirectElements);  // < 2^28: no overflow
+    }
+    if (n >= kDirectElements) return false;
+    w.n = n;
+    w.nd = int(nd);
+    w.dims = w.shape;
+    w.out = nullptr;
+    w.data = nullptr;
+    return true;
+}
+
 // Whether (shape, dtype, out, region) name a whole array this path fills (resolve_target's fast
-// path): out an exact ndarray, C-contiguous, aligned and writable, of one of the four float
-// dtypes; dtype None, out's descriptor or its scalar type; shape None or an exact tuple of
-// exact ints equal to out's shape; no region; and no deferred block open.
+// path): no region, no deferred block open, and either out an exact ndarray, C-contiguous,
+// aligned and writable, of one of the four float dtypes, with dtype None, out's descriptor or
+// its scalar type and shape None or an exact tuple of exact ints equal to out's shape; or out
+// None, a small new_shape() and target_dtype()'s dtype.
 bool whole_target(PyObject* shape, PyObject* dtype, PyObject* out, PyObject* region, Whole& w) {
     if (!g.ready || region != Py_None || g_deferred.load(std::memory_order_relaxed) != 0)
         return false;
+    if (out == Py_None) {
+        const int ti = target_dtype(dtype, -1);
+        if (ti < 0 || !new_shape(shape, w)) return false;
+        w.t = DType(ti);
+        return true;
+    }
     if (Py_TYPE(out) != g.array_type) return false;
     const auto* arr = py::detail::array_proxy(out);
     constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
                            py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
                            py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
     if ((arr->flags & kFlags) != kFlags) return false;
-    const int ti = dtype_of(arr->descr);
+    const int out_t = dtype_of(arr->descr);
+    if (out_t < 0) return false;
+    const int ti = target_dtype(dtype, out_t);
     if (ti < 0) return false;
-    if (dtype != Py_None && dtype != g.descr[ti] && dtype != g.scalar_type[ti]) return false;
     w.t = DType(ti);
     w.nd = arr->nd;
     w.dims = arr->dimensions;
     w.data = arr->data;
+    w.out = out;
     w.n = 1;
     for (int d = 0; d < arr->nd; ++d) w.n *= uint64_t(arr->dimensions[d]);
     if (shape == Py_None) return true;
@@ -269,6 +337,23 @@ bool whole_target(PyObject* shape, PyObject* dtype, PyObject* out, PyObject* reg
         if (v != arr->dimensions[d]) return false;
     }
     return true;
+}
+
+// What the fill returns (a new reference): the caller's out, or the new array of a target
+// without one, made here as _engine.empty makes it (_core.empty_aligned: 64-byte aligned,
+// owning its memory); w.data then points into it. nullptr with an error (MemoryError, or
+// check_environment's ValueError).
+PyObject* new_result(Whole& w) {
+    try {
+        check_environment();
+    } catch (...) {
+        set_python_error();
+        return nullptr;
+    }
+    if (w.out) return new_ref(w.out);
+    PyObject* arr = new_aligned_array(g.descr[int(w.t)], dtype_size(w.t), w.nd, w.dims, true);
+    if (arr) w.data = py::detail::array_proxy(arr)->data;
+    return arr;
 }
 
 // seed: an int (None, fresh entropy, is Python's); stream: an int or a known exact str.
@@ -296,8 +381,8 @@ bool arity(Py_ssize_t nargs, Py_ssize_t n, const char* name) {
     return false;
 }
 
-// The fill of fill_whole, memo_whole and FastEntry: out (a new reference), None, or nullptr
-// with an error.
+// The fill of fill_whole, memo_whole and FastEntry: out or the new array (a new reference),
+// None, or nullptr with an error.
 PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* seed,
                 PyObject* stream, PyObject* dtype, PyObject* out, PyObject* region,
                 PyObject* extra) {
@@ -307,11 +392,16 @@ PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* 
         !as_real(a, p.a) || !as_real(b, p.b) || !check_params(kind, w.t, extra, p) ||
         (kind == kDiagonal && w.nd != 2))
         Py_RETURN_NONE;
+    PyObject* result = new_result(w);
+    if (!result) return nullptr;
     if (kind == kDiagonal) {
         // Zeros, then the diagonal, rounded as np.asarray(value, float64).astype(dtype).
         FillParams zero = p;
         zero.a = 0.0;
-        if (w.n && !run(kConstant, w.t, zero, w.n, w.data)) return nullptr;
+        if (w.n && !run(kConstant, w.t, zero, w.n, w.data)) {
+            Py_DECREF(result);
+            return nullptr;
+        }
         const uint64_t cols = uint64_t(w.dims[1]);
         const uint64_t diag = std::min(uint64_t(w.dims[0]), cols);
         for (uint64_t i = 0; i < diag; ++i) {
@@ -321,14 +411,14 @@ PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* 
                 reinterpret_cast<double*>(w.data)[i * cols + i] = p.a;
         }
     } else if (w.n && !run(kind, w.t, p, w.n, w.data)) {
+        Py_DECREF(result);
         return nullptr;
     }
-    Py_INCREF(out);
-    return out;
+    return result;
 }
 
-// fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out, or None when
-// the call is not one this path takes.
+// fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out (or, out None,
+// a new array), or None when the call is not one this path takes.
 PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (!arity(nargs, 10, "fill_whole")) return nullptr;
     const long kind = PyLong_AsLong(args[0]);
@@ -338,17 +428,24 @@ PyObject* fill_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 // truncated_normal for a whole array: its constants come from _truncnorm._KNOWN, which holds
-// those of argument sets the Python checks passed, keyed (mean, std, lower, upper, out.dtype)
-// and compared by value. The bounds must be floats and mean and std exact ints or floats, so
-// that the lookup's hashing and comparisons run no Python code.
+// those of argument sets the Python checks passed, keyed (mean, std, lower, upper, the result's
+// dtype) and compared by value. The bounds must be floats and mean and std exact ints or floats,
+// so that the lookup's hashing and comparisons run no Python code.
 PyObject* truncated_whole(PyObject* shape, PyObject* mean, PyObject* std_dev, PyObject* lower,
                           PyObject* upper, PyObject* seed, PyObject* stream, PyObject* dtype,
                           PyObject* out, PyObject* region) {
     auto number = [](PyObject* o) { return PyFloat_CheckExact(o) || PyLong_CheckExact(o); };
-    if (!g.known || !PyFloat_CheckExact(lower) || !PyFloat_CheckExact(upper) || !number(mean) ||
-        !number(std_dev) || Py_TYPE(out) != g.array_type)
+    if (!g.ready || !g.known || !PyFloat_CheckExact(lower) || !PyFloat_CheckExact(upper) ||
+        !number(mean) || !number(std_dev))
         Py_RETURN_NONE;
-    PyObject* descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(out)->descr);
+    PyObject* descr;  // whole() checks that dtype agrees with out's
+    if (Py_TYPE(out) == g.array_type) {
+        descr = reinterpret_cast<PyObject*>(py::detail::array_proxy(out)->descr);
+    } else {
+        const int t = out == Py_None ? target_dtype(dtype, -1) : -1;
+        if (t < 0) Py_RETURN_NONE;
+        descr = g.descr[t];
+    }
     PyObject* key = PyTuple_Pack(5, mean, std_dev, lower, upper, descr);
     if (!key) return nullptr;
     PyObject* extra = PyDict_GetItemWithError(g.known, key);  // borrowed
@@ -400,21 +497,11 @@ PyObject* memo_whole(PyObject* key, PyObject* seed, PyObject* stream, PyObject* 
     return r;
 }
 
-// An exact int in [lo, hi] (Python's _as_index for plain ints).
-bool as_index(PyObject* o, long long lo, long long hi, long long& v) {
-    if (!PyLong_CheckExact(o)) return false;
-    v = PyLong_AsLongLong(o);
-    if (v == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return false;
-    }
-    return lo <= v && v <= hi;
-}
-
 // sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, method)
-// -> out, or None: distributions.sparse for a whole 2-D array of fewer than kDirectElements
-// elements (larger ones gain nothing here and take the Python path, which releases the GIL).
-// Each check names the Python check it stands for; the counts are computed as there.
+// -> out (or a new array), or None: distributions.sparse for a whole 2-D array of fewer than
+// kDirectElements elements (larger ones gain nothing here and take the Python path, which
+// releases the GIL). Each check names the Python check it stands for; the counts are computed
+// as there.
 PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (!arity(nargs, 11, "sparse_whole")) return nullptr;
     PyObject *sparsity = args[1], *nonzeros = args[2], *method_o = args[10];
@@ -459,22 +546,25 @@ PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     const uint64_t rows = uint64_t(w.dims[0]), cols = uint64_t(w.dims[1]);
     const SparseSpec spec{rows, cols, ax, sampled_are_zero ? zeros : n - zeros, sampled_are_zero,
                           0, rows, 0, cols, method};
+    PyObject* result = new_result(w);
+    if (!result) return nullptr;
     try {
         // On the calling thread with the GIL held, not interruptible: at most 2^14 elements
         // (sparse_fill runs such small work on the calling thread).
         sparse_fill(p, w.t, spec, w.data, {});
     } catch (...) {
         set_python_error();
+        Py_DECREF(result);
         return nullptr;
     }
-    Py_INCREF(args[8]);
-    return args[8];
+    return result;
 }
 
 // schemes.dirac for a whole float32/float64 array (3-, 4- or 5-D) and plain arguments: zeros,
 // and ones at (out = g * per + d, in = d, kernel centre) for each group g and d < min(per, in),
 // per = out channels / groups; `torch_layout` says the axes are (out, in, *kernel), else
-// (*kernel, in, out) (schemes._common._conv_axes). Out, None, or nullptr with an error.
+// (*kernel, in, out) (schemes._common._conv_axes). Out or the new array, None, or nullptr with
+// an error.
 PyObject* dirac_whole(PyObject* shape, PyObject* groups_o, bool torch_layout, PyObject* dtype,
                       PyObject* out, PyObject* region) {
     Whole w;
@@ -491,12 +581,13 @@ PyObject* dirac_whole(PyObject* shape, PyObject* groups_o, bool torch_layout, Py
         if (d != o_ax && d != i_ax) centre += uint64_t(w.dims[d]) / 2 * stride[d];
     const uint64_t outs = uint64_t(w.dims[o_ax]), ins = uint64_t(w.dims[i_ax]);
     if (outs % uint64_t(groups) != 0) Py_RETURN_NONE;  // Python names the divisibility error
-    if (w.n == 0) {  // an empty kernel axis: no centre, nothing to write
-        Py_INCREF(out);
-        return out;
-    }
+    PyObject* result = new_result(w);
+    if (!result || w.n == 0) return result;  // an empty kernel axis: no centre, nothing to write
     FillParams zero{};
-    if (!run(kConstant, w.t, zero, w.n, w.data)) return nullptr;
+    if (!run(kConstant, w.t, zero, w.n, w.data)) {
+        Py_DECREF(result);
+        return nullptr;
+    }
     const uint64_t per = outs / uint64_t(groups), diag = std::min(per, ins);
     for (uint64_t g = 0; g < uint64_t(groups); ++g) {
         for (uint64_t d = 0; d < diag; ++d) {
@@ -507,8 +598,7 @@ PyObject* dirac_whole(PyObject* shape, PyObject* groups_o, bool torch_layout, Py
                 reinterpret_cast<double*>(w.data)[at] = 1.0;
         }
     }
-    Py_INCREF(out);
-    return out;
+    return result;
 }
 
 // raw_whole(n, seed, stream, offset) -> a new uint32 array, or None: distributions.random_raw
@@ -527,6 +617,7 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     // splits it: block base offset / 4, then a region from offset % 4.
     p.block_base = offset / 4;
     try {
+        check_environment();
         py::array out = empty_aligned({py::ssize_t(n)}, py::reinterpret_borrow<py::dtype>(g.u32),
                                       false);
         if (n) {
@@ -870,8 +961,10 @@ void memo_setup(const py::dict& memo, const py::dict& known) {
 PyMethodDef g_methods[] = {
     {"fill_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fill_whole)),
      METH_FASTCALL,
-     "fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out or None\n\n"
-     "Fills a whole NumPy array when every argument is of the common, plainly valid kind; "
+     "fill_whole(kind, shape, a, b, seed, stream, dtype, out, region, extra) -> out, a new "
+     "array or None\n\n"
+     "Fills a whole NumPy array (out, or a new one of fewer than 2**14 elements when out is "
+     "None) when every argument is of the common, plainly valid kind; "
      "None otherwise (the caller then runs its full checks). kind: a Dist value, or 100 for "
      "a constant fill of a."},
     {"raw_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(raw_whole)),
@@ -881,7 +974,7 @@ PyMethodDef g_methods[] = {
     {"sparse_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(sparse_whole)),
      METH_FASTCALL,
      "sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region, "
-     "method) -> out or None\n\n"
+     "method) -> out, a new array or None\n\n"
      "weightfill.sparse for a small whole array of plain arguments; None otherwise."},
     {nullptr, nullptr, 0, nullptr}};
 

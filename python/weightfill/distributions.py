@@ -331,8 +331,8 @@ def sparse(
     drawn from a reserved part of the counter space that element draws never reach, so
     regions and shards agree with the whole. See docs/stream-spec.md 3.8 and 3.9.
     """
-    # A small whole ndarray as out= with plain arguments is checked and filled in C
-    # (fast_fill.cpp); anything else, errors included, goes through the checks below.
+    # A small whole ndarray as out= (or a small new array) with plain arguments is checked and
+    # filled in C (fast_fill.cpp); anything else, errors included, goes through the checks below.
     done = _sparse_whole(shape, sparsity, nonzeros, std, axis, seed, stream, dtype, out, region,
                          method)
     if done is not None:
