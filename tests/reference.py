@@ -606,3 +606,40 @@ def anderson_darling(x, cdf) -> float:
     f = np.clip(cdf(x), 1e-300, 1 - 1e-16)
     i = np.arange(1, n + 1)
     return float(-n - np.sum((2 * i - 1) * (np.log(f) + np.log1p(-f[::-1]))) / n)
+
+
+def orthonormal_columns_numpy(a: np.ndarray, q: np.ndarray, scale: float = 1.0) -> None:
+    """weightfill._haar.orthonormal_columns in NumPy calls only (the form it had before its
+    elementwise steps were compiled), for bit-for-bit comparison on the same NumPy/BLAS build:
+    the blocked product of Stewart's reflections in the compact form I - V T V^T."""
+    nb, rows_per_update = 256, 512
+    m, k = a.shape
+    ft = a.dtype
+    q[...] = 0
+    q[np.arange(k), np.arange(k)] = 1
+    sign = np.empty(k)
+    for j0 in range(((k - 1) // nb) * nb, -1, -nb):
+        j1 = min(j0 + nb, k)
+        b = j1 - j0
+        v = a[j0:, j0:j1]
+        v[:b] = np.tril(v[:b])
+        i = np.arange(b)
+        norm = np.sqrt(np.einsum("ij,ij->j", v, v, dtype=np.float64))
+        alpha = v[i, i].astype(np.float64)
+        s = np.where(alpha < 0, -1.0, 1.0)
+        sign[j0:j1] = np.where(norm > 0, -s, 1.0)
+        inv = np.divide(1.0, norm, out=np.zeros(b), where=norm > 0)
+        v[i, i] = (alpha + s * norm).astype(ft)
+        v *= inv.astype(ft)
+        if j1 == m:
+            v[:, b - 1] = 0
+            sign[m - 1] = 1.0 if alpha[b - 1] >= 0 else -1.0
+        vv = np.einsum("ij,ij->j", v, v, dtype=np.float64)
+        t_inv = np.triu((v.T @ v).astype(np.float64), 1)
+        t_inv[i, i] = np.where(vv > 0, 0.5 * vv, 1.0)
+        t = np.linalg.inv(t_inv).astype(ft)
+        sub = q[j0:, j0:]
+        w = t @ (v.T @ sub)
+        for r in range(0, m - j0, rows_per_update):
+            sub[r:r + rows_per_update] -= v[r:r + rows_per_update] @ w
+    q *= (sign * scale).astype(ft)

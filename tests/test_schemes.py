@@ -454,6 +454,71 @@ def test_orthogonal_is_the_reflector_product_of_our_draw(shape):
                                rtol=0, atol=1e-13)
 
 
+def _draw_with_edge_cases(shape, dtype, case):
+    a = np.random.default_rng(sum(shape) + case).standard_normal(shape).astype(dtype)
+    if case == 1:  # -0.0 and +0.0 on the diagonal: both take the sign +1 (np.where's test)
+        a[0, 0], a[min(1, shape[1] - 1), min(1, shape[1] - 1)] = -0.0, 0.0
+    if case == 2 and shape[1] > 1:  # a zero column below the diagonal: no reflection
+        a[1:, 1] = 0
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 1), (2, 2), (3, 3), (5, 3), (16, 16), (17, 9),
+                                   (64, 64), (255, 200), (257, 257), (600, 300), (530, 520)],
+                         ids=str)
+@pytest.mark.parametrize("case", [0, 1, 2], ids=["plain", "signed-zeros", "zero-column"])
+def test_compiled_steps_write_the_numpy_expressions_bits(case, shape, dtype):
+    """_haar's elementwise steps are compiled (csrc/bindings/haar.cpp); the same computation
+    in NumPy calls only (tests/reference.py) gives the same bits on the same BLAS build, for
+    plain and transposed views, several blocks (k > 256), the last row's 1-long reflection
+    (k == m) and the probability-0 cases (a zero column, signed zeros)."""
+    from reference import orthonormal_columns_numpy
+    from weightfill import _haar
+
+    a = _draw_with_edge_cases(shape, dtype, case)
+    for transposed in (False, True):
+        got_a, ref_a = (a.T.copy().T, a.T.copy().T) if transposed else (a.copy(), a.copy())
+        got, ref = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+        if transposed:
+            got, ref = np.full(shape[::-1], np.nan, dtype).T, np.full(shape[::-1], np.nan,
+                                                                       dtype).T
+        _haar.orthonormal_columns(got_a, got, -1.25)
+        orthonormal_columns_numpy(ref_a, ref, -1.25)
+        assert_same_bits(got, ref)
+        assert_same_bits(got_a, ref_a)  # the Householder vectors left in the draw
+
+
+def test_haar_inverse_is_numpys():
+    from weightfill import _haar
+
+    rng = np.random.default_rng(5)
+    for b in (1, 2, 7, 64, 256):
+        t_inv = np.triu(rng.standard_normal((b, b)), 1) + np.diag(rng.uniform(0.5, 2.0, b))
+        assert_same_bits(_haar._inv(t_inv), np.linalg.inv(t_inv))
+
+
+def test_haar_steps_refuse_bad_arrays():
+    import pickle
+
+    from weightfill import _core
+
+    for bad in (np.zeros((3, 3), np.int32), np.zeros((3, 3), ">f8")):
+        with pytest.raises(TypeError, match="q: must be native float32 or float64"):
+            _core.haar_unit(bad)
+    q = pickle.loads(pickle.dumps(np.zeros((3, 2))))  # an equal dtype, not the same object
+    _core.haar_unit(q)
+    assert_same_bits(q, np.eye(3, 2))
+    with pytest.raises(ValueError, match="v: need rows >= columns"):
+        _core.haar_zero_above(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="norm: need a writable contiguous float64"):
+        _core.haar_reflectors(np.zeros((3, 3)), np.zeros(2), np.zeros(3), False)
+    with pytest.raises(ValueError, match="read-only"):
+        _core.haar_scale(np.frombuffer(bytes(72), np.float64).reshape(3, 3), np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="g: need a square float64"):
+        _core.haar_t_inverse(np.zeros((3, 3), np.float32), np.zeros(3))
+
+
 def _ortho_samples(shape, n, dtype=np.float64):
     return np.stack([orthogonal(shape, seed=SEED, stream=1000 + i, dtype=dtype)
                      for i in range(n)])

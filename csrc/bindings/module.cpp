@@ -5,4 +5,5 @@ PYBIND11_MODULE(_core, m) {
     weightfill::bindings::register_runtime(m);
     weightfill::bindings::register_fill(m);
     weightfill::bindings::register_fast_fill(m);
+    weightfill::bindings::register_haar(m);
 }

@@ -14,6 +14,7 @@ namespace weightfill::bindings {
 void register_fill(py::module_& m);
 void register_runtime(py::module_& m);
 void register_fast_fill(py::module_& m);
+void register_haar(py::module_& m);
 
 // Runs a fill plan with the GIL released; throws py::error_already_set when a signal handler
 // raised (register_fill.cpp).

@@ -19,48 +19,61 @@ is taken in float64 from the rounded ``v``, as LAPACK derives ``tau`` from the s
 
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
+
 import numpy as np
+
+from . import _core
 
 NB = 256  # reflections per block: larger blocks make better matrix products, smaller less T work
 ROWS_PER_UPDATE = 512  # rows per rank-NB update: bounds the temporary to 512 x k
+
+# np.linalg.inv is this gufunc behind argument checks and an errstate block that cost more than
+# inverting a small T (4.2 of a 4 x 4 matrix's 6.6 us); T^-1 is unit-diagonal-scaled upper
+# triangular, never singular, so they have nothing to do. The same LAPACK call: the same bits
+# (tests/test_schemes.py checks both against each other). NumPy's private module, so with a
+# fallback.
+_inv: Callable[[np.ndarray], Any]
+try:
+    from numpy.linalg import _umath_linalg
+
+    _inv = functools.partial(_umath_linalg.inv, signature="d->d")
+except (ImportError, AttributeError):  # pragma: no cover - every NumPy from 1.x to 2.4 has it
+    _inv = np.linalg.inv
 
 
 def orthonormal_columns(a: np.ndarray, q: np.ndarray, scale: float = 1.0) -> None:
     """Writes ``scale`` times a Haar-distributed ``(m, k)`` matrix with orthonormal columns
     into ``q``, made from the normal draw ``a`` (``m >= k``, the same shape and float dtype;
-    either may be a transposed view). ``a`` is overwritten with the Householder vectors."""
+    either may be a transposed view). ``a`` is overwritten with the Householder vectors.
+
+    The elementwise steps are compiled (csrc/bindings/haar.cpp; each names the NumPy
+    expression whose bits it reproduces); the matrix products, the column sums and the
+    inverse are NumPy's, whose rounding the BLAS build decides. tests/reference.py holds the
+    same computation in NumPy calls only, and the tests compare the two bit for bit."""
     m, k = a.shape
     if q.shape != (m, k) or m < k:
         raise ValueError(f"orthonormal_columns: need q of shape {a.shape} with m >= k")
     ft = a.dtype
-    q[...] = 0
-    q[np.arange(k), np.arange(k)] = 1
+    _core.haar_unit(q)
     sign = np.empty(k)
     for j0 in range(((k - 1) // NB) * NB, -1, -NB):
         j1 = min(j0 + NB, k)
-        b = j1 - j0
         v = a[j0:, j0:j1]  # column j0 + i holds x_{j0+i} from row i on
-        v[:b] = np.tril(v[:b])
-        i = np.arange(b)
+        _core.haar_zero_above(v)
+        # v = (x + s |x| e_0) / |x| with s the sign of x[0]: no cancellation, entries O(1);
+        # H x = -s |x| e_0, so R's diagonal entry has sign -s. |x| = 0 has probability 0 (the
+        # draw is continuous) but would give v = 0: no reflection, sign +1. x_{m-1} (j1 == m)
+        # has one coordinate: no reflection; D takes its sign.
         norm = np.sqrt(np.einsum("ij,ij->j", v, v, dtype=np.float64))
-        alpha = v[i, i].astype(np.float64)
-        s = np.where(alpha < 0, -1.0, 1.0)  # sign(0) = +1, as torch's sign fix
-        # v = (x + s |x| e_0) / |x|: no cancellation, entries O(1); H x = -s |x| e_0, so R's
-        # diagonal entry has sign -s. |x| = 0 has probability 0 (the draw is continuous) but
-        # would give v = 0: no reflection, sign +1.
-        sign[j0:j1] = np.where(norm > 0, -s, 1.0)
-        inv = np.divide(1.0, norm, out=np.zeros(b), where=norm > 0)
-        v[i, i] = (alpha + s * norm).astype(ft)
-        v *= inv.astype(ft)
-        if j1 == m:  # x_{m-1} has one coordinate: no reflection; D takes its sign
-            v[:, b - 1] = 0
-            sign[m - 1] = 1.0 if alpha[b - 1] >= 0 else -1.0
+        _core.haar_reflectors(v, norm, sign[j0:j1], j1 == m)
         vv = np.einsum("ij,ij->j", v, v, dtype=np.float64)
-        t_inv = np.triu((v.T @ v).astype(np.float64), 1)
-        t_inv[i, i] = np.where(vv > 0, 0.5 * vv, 1.0)  # a zero v makes its row of T unused
-        t = np.linalg.inv(t_inv).astype(ft)
+        t_inv = (v.T @ v).astype(np.float64)
+        _core.haar_t_inverse(t_inv, vv)  # striu(V^T V) + diag(V^T V) / 2
+        t = _inv(t_inv).astype(ft)
         sub = q[j0:, j0:]  # columns < j0 are still e_c, untouched by these reflections
         w = t @ (v.T @ sub)
         for r in range(0, m - j0, ROWS_PER_UPDATE):
             sub[r:r + ROWS_PER_UPDATE] -= v[r:r + ROWS_PER_UPDATE] @ w
-    q *= (sign * scale).astype(ft)
+    _core.haar_scale(q, sign, scale)

@@ -5,7 +5,7 @@ them, shapes read channels-last as ``(*kernel, in, out)``: ``variance_scaling`` 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -320,7 +320,18 @@ def delta_orthogonal(
         tgt.out[...] = 0
         return tgt.result
     q = _orthogonal_matrix(n_in, n_out, seed, stream, sc, tgt.dtype)
-    ins, outs = np.indices((n_in, n_out)).reshape(2, -1)
-    _place(tgt, _conv_index(full, lay, outs, ins, [(full[a] - 1) // 2 for a in k_axes]),
-              q.ravel())
+    centre = [(full[a] - 1) // 2 for a in k_axes]
+    if tgt.length == full:  # the whole tensor: the centre is one (in, out) block of it
+        at: list[Union[int, slice]] = [slice(None)] * len(full)
+        for a, c in zip(k_axes, centre):
+            at[a] = c
+        tgt.out[...] = 0
+        # the block's axes are in and out in the layout's order; a 16-bit dtype's values are
+        # rounded as _place rounds them (through float64, exact for q's float32 values)
+        block = q if i_ax < o_ax else q.T
+        tgt.out[tuple(at)] = block if q.dtype == tgt.dtype else \
+            np.asarray(block, np.float64).astype(tgt.dtype)
+    else:
+        ins, outs = np.indices((n_in, n_out)).reshape(2, -1)
+        _place(tgt, _conv_index(full, lay, outs, ins, centre), q.ravel())
     return tgt.result
