@@ -11,8 +11,10 @@
 #include "pybind11.hpp"
 
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace weightfill::bindings {
 namespace {
@@ -25,6 +27,19 @@ struct Matrix {
     template <class T>
     T& at(py::ssize_t r, py::ssize_t c) const {
         return *reinterpret_cast<T*>(base + r * rs + c * cs);
+    }
+    // Calls f(r, c) for every element of the top `rows_` rows, in memory order (rows outer for
+    // a row-major view, columns outer for a transposed one): a 4096 x 4096 matrix visited
+    // against its layout takes several times longer (a cache line per element).
+    template <class F>
+    void visit(py::ssize_t rows_, F&& f) const {
+        if (std::abs(rs) >= std::abs(cs)) {
+            for (py::ssize_t r = 0; r < rows_; ++r)
+                for (py::ssize_t c = 0; c < cols; ++c) f(r, c);
+        } else {
+            for (py::ssize_t c = 0; c < cols; ++c)
+                for (py::ssize_t r = 0; r < rows_; ++r) f(r, c);
+        }
     }
 };
 
@@ -55,15 +70,15 @@ double* vector(py::array& a, py::ssize_t n, const char* name) {
 // q[...] = 0; q[i, i] = 1 for i < cols.
 template <class T>
 void unit(const Matrix& q) {
-    for (py::ssize_t r = 0; r < q.rows; ++r)
-        for (py::ssize_t c = 0; c < q.cols; ++c) q.at<T>(r, c) = T(r == c);
+    q.visit(q.rows, [&](py::ssize_t r, py::ssize_t c) { q.at<T>(r, c) = T(r == c); });
 }
 
 // np.copyto(v[:b], 0, where=strictly upper), b = v's columns: +0.0 above the diagonal.
 template <class T>
 void zero_above(const Matrix& v) {
-    for (py::ssize_t r = 0; r < v.cols; ++r)
-        for (py::ssize_t c = r + 1; c < v.cols; ++c) v.at<T>(r, c) = T(0);
+    v.visit(v.cols, [&](py::ssize_t r, py::ssize_t c) {
+        if (c > r) v.at<T>(r, c) = T(0);
+    });
 }
 
 // With norm[c] the float64 norm of v's column c (m x b, diagonal of its top b x b block):
@@ -71,19 +86,21 @@ void zero_above(const Matrix& v) {
 //   sign = np.where(norm > 0, -s, 1.0); inv = np.divide(1.0, norm, out=zeros, where=norm > 0)
 //   v[i, i] = (alpha + s * norm).astype(T); v *= inv.astype(T)
 //   if last: v[:, b - 1] = 0; sign[b - 1] = 1.0 if alpha[b - 1] >= 0 else -1.0
-// Columns are independent, so each is done whole in turn.
 template <class T>
 void reflectors(const Matrix& v, const double* norm, double* sign, bool last) {
+    std::vector<T> inv(size_t(v.cols));
     double alpha = 0.0;
     for (py::ssize_t c = 0; c < v.cols; ++c) {
         alpha = double(v.at<T>(c, c));
         const double s = alpha < 0 ? -1.0 : 1.0;  // +1 for a zero (also -0.0): torch's sign fix
         const bool pos = norm[c] > 0;             // false for NaN, as np.where's test
         sign[c] = pos ? -s : 1.0;
-        const T inv = T(pos ? 1.0 / norm[c] : 0.0);
+        inv[size_t(c)] = T(pos ? 1.0 / norm[c] : 0.0);
         v.at<T>(c, c) = T(alpha + s * norm[c]);
-        for (py::ssize_t r = 0; r < v.rows; ++r) v.at<T>(r, c) = v.at<T>(r, c) * inv;
     }
+    v.visit(v.rows, [&](py::ssize_t r, py::ssize_t c) {
+        v.at<T>(r, c) = v.at<T>(r, c) * inv[size_t(c)];
+    });
     if (last && v.cols > 0) {
         for (py::ssize_t r = 0; r < v.rows; ++r) v.at<T>(r, v.cols - 1) = T(0);
         sign[v.cols - 1] = alpha >= 0 ? 1.0 : -1.0;
@@ -125,10 +142,11 @@ void haar_t_inverse(py::array g, py::array vv) {
 // q *= (sign * scale).astype(T): column c times its sign and the scale, rounded once to T.
 template <class T>
 void scale_columns(const Matrix& q, const double* sign, double scale) {
-    for (py::ssize_t c = 0; c < q.cols; ++c) {
-        const T f = T(sign[c] * scale);
-        for (py::ssize_t r = 0; r < q.rows; ++r) q.at<T>(r, c) = q.at<T>(r, c) * f;
-    }
+    std::vector<T> f(size_t(q.cols));
+    for (py::ssize_t c = 0; c < q.cols; ++c) f[size_t(c)] = T(sign[c] * scale);
+    q.visit(q.rows, [&](py::ssize_t r, py::ssize_t c) {
+        q.at<T>(r, c) = q.at<T>(r, c) * f[size_t(c)];
+    });
 }
 
 void haar_scale(py::array q, py::array sign, double scale) {
