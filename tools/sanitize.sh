@@ -49,7 +49,9 @@ preload="$preload $("$cxx" -print-file-name=libstdc++.so)"
 
 tests=(tests/test_philox.py tests/test_golden.py tests/test_reference.py tests/test_errors.py
        tests/test_sparse.py tests/test_half.py tests/test_invariance.py tests/test_fuzz.py
-       tests/test_fast_paths.py)
+       tests/test_fast_paths.py
+       tests/test_schemes.py::test_compiled_steps_write_the_numpy_expressions_bits
+       tests/test_schemes.py::test_haar_steps_refuse_bad_arrays)
 if [[ "$kind" == asan ]]; then
   tests+=(tests/test_process.py)  # its child processes inherit the preload and options
 else

@@ -616,17 +616,17 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     // Word `offset + k` is word (offset + k) % 4 of block (offset + k) / 4, as the Python path
     // splits it: block base offset / 4, then a region from offset % 4.
     p.block_base = offset / 4;
+    PyObject* out = nullptr;
     try {
         check_environment();
-        py::array out = empty_aligned({py::ssize_t(n)}, py::reinterpret_borrow<py::dtype>(g.u32),
-                                      false);
-        if (n) {
-            RangeFn fn = dispatch::active().lookup(Dist::raw, DType::u32);
-            if (!fn) throw std::logic_error("no raw kernel");
-            fn(p, offset % 4, uint64_t(n), out.mutable_data());
-        }
-        return out.release().ptr();
+        RangeFn fn = dispatch::active().lookup(Dist::raw, DType::u32);
+        if (!fn) throw std::logic_error("no raw kernel");
+        const Py_intptr_t dims[1] = {Py_intptr_t(n)};
+        out = new_aligned_array(g.u32, 4, 1, dims, false);
+        if (out && n) fn(p, offset % 4, uint64_t(n), py::detail::array_proxy(out)->data);
+        return out;
     } catch (...) {
+        Py_XDECREF(out);
         set_python_error();
         return nullptr;
     }

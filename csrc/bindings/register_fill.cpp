@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <iterator>
 #include <optional>
@@ -25,16 +26,26 @@ namespace weightfill::bindings {
 // were a third of a 16-value call (fast_fill.cpp).
 PyObject* new_aligned_array(PyObject* descr, size_t itemsize, int nd, const Py_intptr_t* dims,
                             bool huge_pages) {
-    size_t n = 1;
+    // NumPy's limit: the nonzero dimensions' product times the itemsize below 2**63 (so it also
+    // refuses (0, 2**62, 2**62)); checked before anything is allocated.
+    size_t nonzero = itemsize;
+    bool overflow = false, empty = false;
     for (int d = 0; d < nd; ++d) {
         if (dims[d] < 0) {
             PyErr_SetString(PyExc_ValueError, "shape: negative dimension");
             return nullptr;
         }
-        n *= size_t(dims[d]);
+        if (dims[d] == 0)
+            empty = true;
+        else
+            overflow |= __builtin_mul_overflow(nonzero, size_t(dims[d]), &nonzero);
     }
+    if (overflow || nonzero > size_t(PTRDIFF_MAX)) {
+        PyErr_SetString(PyExc_ValueError, "shape: the array would exceed 2**63 - 1 bytes");
+        return nullptr;
+    }
+    const size_t bytes = empty ? 0 : nonzero;
     constexpr size_t kHuge = size_t{1} << 21;
-    const size_t bytes = n * itemsize;
     const size_t align = bytes >= 2 * kHuge ? kHuge : 64;
     const size_t padded = bytes ? (bytes + align - 1) / align * align : align;
     void* p = std::aligned_alloc(align, padded);
