@@ -86,9 +86,8 @@ def fill(
 # stream, dtype, out, region, extra) fills `out` and returns it when the call is a plain one
 # (a whole, aligned, writable C-contiguous ndarray of a float dtype, or out None and a small
 # shape: a new array; int or float arguments, plainly valid), else returns None and the caller
-# runs its full checks; sparse_whole and
-# raw_whole do the same for a small sparse fill and a small random_raw. fast_entry (below)
-# makes public fills C callables that try it.
+# runs its full checks; sparse_whole and raw_whole do the same for a small sparse fill and a
+# small random_raw. fast_entry (below) makes public fills C callables that try it.
 fill_whole = _core.fill_whole
 memo_setup = _core._memo_setup
 sparse_whole = _core.sparse_whole

@@ -30,10 +30,10 @@ NB = 256  # reflections per block: larger blocks make better matrix products, sm
 ROWS_PER_UPDATE = 512  # rows per rank-NB update: bounds the temporary to 512 x k
 
 # np.linalg.inv is this gufunc behind argument checks and an errstate block that cost more than
-# inverting a small T (4.2 of a 4 x 4 matrix's 6.6 us); T^-1 is unit-diagonal-scaled upper
-# triangular, never singular, so they have nothing to do. The same LAPACK call: the same bits
-# (tests/test_schemes.py checks both against each other). NumPy's private module, so with a
-# fallback.
+# inverting a small T (a 4 x 4: 3.2 us through np.linalg.inv, 1.3 us direct); T^-1 is upper
+# triangular with a positive diagonal, never singular, so they have nothing to do. The same
+# LAPACK call: the same bits (tests/test_schemes.py checks both against each other). NumPy's
+# private module, so with a fallback.
 _inv: Callable[[np.ndarray], Any]
 try:
     from numpy.linalg import _umath_linalg
