@@ -165,6 +165,10 @@ def run(rank: int, world: int, args: argparse.Namespace) -> None:
             with torch.no_grad():
                 out = model(torch.arange(8).view(1, 8) % c.vocab)
             print(f"rank {rank}: forward ok, logits {tuple(out.shape)}", flush=True)
+        # Every rank done with its collectives before any tears the group down: a rank that
+        # destroyed it while its peer's last one was in flight was aborted by gloo
+        # ("terminate called without an active exception"; seen once under load).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

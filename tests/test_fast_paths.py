@@ -13,6 +13,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import weightfill as wf
+from helpers import python_calls
 from weightfill import _args, _engine, _truncnorm, streams
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -349,24 +350,6 @@ SCHEMES = ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal
            "lecun_uniform", "lecun_normal"]
 
 
-def _python_calls(fn, *args, **kw):
-    """fn(*args, **kw) and the names of the Python functions it ran."""
-    import sys
-
-    names = []
-
-    def profile(frame, event, arg):
-        if event == "call":
-            names.append(frame.f_code.co_name)
-
-    sys.setprofile(profile)
-    try:
-        result = fn(*args, **kw)
-    finally:
-        sys.setprofile(None)
-    return result, names
-
-
 @pytest.mark.parametrize("name", SCHEMES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_scheme_entries_fill_memo_hits_in_c(name, dtype):
@@ -378,7 +361,7 @@ def test_scheme_entries_fill_memo_hits_in_c(name, dtype):
     out = np.full((5, 7), np.nan, dtype)
     fn((5, 7), seed=3, stream="hit.w", out=out)  # a 16-bit truncated normal records constants
     out[...] = np.nan
-    got, ran = _python_calls(fn, (5, 7), seed=3, stream="hit.w", out=out)
+    got, ran = python_calls(fn, (5, 7), seed=3, stream="hit.w", out=out)
     assert got is out
     if dtype.itemsize == 2 and name.endswith("uniform"):
         assert ran  # 16-bit uniforms need their ceiling from Python (as fill_whole's do)
@@ -390,10 +373,10 @@ def test_scheme_entries_fill_memo_hits_in_c(name, dtype):
 def test_presets_share_variance_scalings_memo():
     out = np.empty((6, 3), np.float32)
     expect = wf.variance_scaling((6, 3), 2.0, "fan_in", "uniform", seed=1)
-    got, ran = _python_calls(wf.he_uniform, (6, 3), seed=1, out=out)
+    got, ran = python_calls(wf.he_uniform, (6, 3), seed=1, out=out)
     assert ran == [] and np.array_equal(got, expect)
     wf.lecun_normal((3, 6), seed=1)
-    got, ran = _python_calls(wf.variance_scaling, (3, 6), 1.0, "fan_in", "truncated_normal",
+    got, ran = python_calls(wf.variance_scaling, (3, 6), 1.0, "fan_in", "truncated_normal",
                              seed=1, out=out.reshape(3, 6))
     assert ran == [] and np.array_equal(got, wf.lecun_normal((3, 6), seed=1))
 
@@ -408,7 +391,7 @@ def test_scheme_entries_leave_calls_with_other_arguments_to_python(call):
     wf.glorot_uniform((4, 6), seed=0)  # memoized
     kw = dict(shape=(4, 6), seed=0, out=np.empty((4, 6), np.float32))
     kw.update(call)
-    got, ran = _python_calls(wf.glorot_uniform, kw.pop("shape"), **kw)
+    got, ran = python_calls(wf.glorot_uniform, kw.pop("shape"), **kw)
     assert ran
     if call.get("seed", 0) is not None and "in_axis" not in call:
         np.testing.assert_array_equal(got, wf.glorot_uniform((4, 6), seed=0))
@@ -675,7 +658,7 @@ def test_diagonal_entries_write_the_python_paths_bits(fn, kw, shape, dtype):
     """eye and identity into a whole float32/float64 array run in C, with no Python code."""
     expect = fn(shape, dtype=dtype, out=np.empty(shape, dtype), region=(slice(None),), **kw)
     out = np.full(shape, np.nan, dtype)
-    got, ran = _python_calls(fn, shape, out=out, **kw)
+    got, ran = python_calls(fn, shape, out=out, **kw)
     assert got is out
     assert (ran == []) == (dtype.itemsize > 2)  # 16-bit roundings are Python's
     np.testing.assert_array_equal(bits(out), bits(expect))
@@ -692,7 +675,7 @@ def test_diagonal_entries_leave_other_calls_to_python(call, err):
     call = {k: v for k, v in call.items() if k != "out"}
     fn = wf.identity if "gain" in call else wf.eye
     if err is None:
-        got, ran = _python_calls(fn, None, out=out, **call)
+        got, ran = python_calls(fn, None, out=out, **call)
         assert ran and got is out
     else:
         with pytest.raises(err):
@@ -709,7 +692,7 @@ def test_dirac_entry_writes_the_python_paths_bits(shape, groups, layout, dtype):
     expect = wf.dirac(shape, groups, layout=layout, dtype=dtype, out=np.empty(shape, dtype),
                       region=(slice(None),))
     out = np.full(shape, np.nan, dtype)
-    got, ran = _python_calls(wf.dirac, shape, groups, layout=layout, out=out)
+    got, ran = python_calls(wf.dirac, shape, groups, layout=layout, out=out)
     assert got is out and (ran == []) == (dtype.itemsize > 2)
     np.testing.assert_array_equal(bits(out), bits(expect))
 
@@ -724,7 +707,7 @@ def test_dirac_entry_leaves_other_calls_to_python(call, err):
     shape = call.pop("shape", (4, 4, 3, 3))
     out = np.zeros(shape, np.float32)
     if err is None:
-        got, ran = _python_calls(wf.dirac, None, out=out, **call)
+        got, ran = python_calls(wf.dirac, None, out=out, **call)
         assert ran and got is out
         np.testing.assert_array_equal(out, wf.dirac(shape, int(call["groups"])))
     else:
@@ -779,12 +762,12 @@ def test_raw_whole_steps_aside_inside_deferred_blocks():
 def test_truncated_normal_entry_runs_no_python_once_its_constants_are_known(dtype):
     out = np.full((4, 6), np.nan, dtype)
     expect = wf.truncated_normal((4, 6), 0.0, 1.0, -2.0, 3.0, seed=4, dtype=dtype)  # records
-    got, ran = _python_calls(wf.truncated_normal, None, 0, 1, -2.0, 3.0, seed=4, out=out)
+    got, ran = python_calls(wf.truncated_normal, None, 0, 1, -2.0, 3.0, seed=4, out=out)
     assert got is out and ran == []  # int mean and std find the float key (equal values)
     np.testing.assert_array_equal(bits(out), bits(expect))
     for other in [dict(lower=-2), dict(upper=np.float64(3.0)), dict(mean=np.float32(0))]:
         kw = dict(dict(mean=0.0, std=1.0, lower=-2.0, upper=3.0), **other)
-        got, ran = _python_calls(wf.truncated_normal, None, seed=4, out=out, **kw)
+        got, ran = python_calls(wf.truncated_normal, None, seed=4, out=out, **kw)
         assert ran  # bounds must be floats, mean and std exact ints or floats
         np.testing.assert_array_equal(bits(out), bits(expect))
 
@@ -809,7 +792,7 @@ def _new_array_call(name, args, kw, shape, dtype):
     expect = fn(shape, *args, dtype=dtype, out=np.empty(shape, dtype),  # the Python path
                 region=tuple(slice(None) for _ in shape), **kw)
     fn(shape, *args, dtype=dtype, **kw)  # a scheme's first call memoizes, a truncated normal's
-    got, ran = _python_calls(fn, shape, *args, dtype=dtype, **kw)  # records constants
+    got, ran = python_calls(fn, shape, *args, dtype=dtype, **kw)  # records constants
     return got, ran, expect
 
 
@@ -838,7 +821,7 @@ def test_new_arrays_of_other_ranks_and_int_shapes(name, shape):
     kw = dict(seed=1) if name == "normal" else {}
     full = shape if isinstance(shape, tuple) else (shape,)
     expect = fn(full, **kw, out=np.empty(full, np.float32), region=(slice(None),) * len(full))
-    got, ran = _python_calls(fn, shape, **kw)
+    got, ran = python_calls(fn, shape, **kw)
     assert ran == [] and got.shape == full and got.dtype == np.float32
     np.testing.assert_array_equal(bits(got), bits(expect))
 
@@ -862,7 +845,7 @@ def test_new_array_calls_off_the_c_path_keep_their_values_and_errors(shape, dtyp
         with pytest.raises((TypeError, ValueError), match=err):
             wf.normal(shape, seed=3, dtype=dtype)
         return
-    got, ran = _python_calls(wf.normal, shape, seed=3, dtype=dtype)
+    got, ran = python_calls(wf.normal, shape, seed=3, dtype=dtype)
     assert ran
     full = tuple(int(d) for d in shape)
     np.testing.assert_array_equal(got, wf.normal(full, seed=3, out=np.empty(full, np.float32),
@@ -871,7 +854,7 @@ def test_new_array_calls_off_the_c_path_keep_their_values_and_errors(shape, dtyp
 
 def test_new_arrays_inside_deferred_blocks_take_the_python_path():
     with _engine.deferred():
-        got, ran = _python_calls(wf.normal, (4, 6), seed=2)
+        got, ran = python_calls(wf.normal, (4, 6), seed=2)
         assert ran and got.shape == (4, 6)
     np.testing.assert_array_equal(got, wf.normal((4, 6), seed=2))
 

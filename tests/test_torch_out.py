@@ -18,6 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import weightfill as wf  # noqa: E402
+from helpers import python_calls  # noqa: E402
 
 SEED = 20261207
 STREAM = "block.0.weight"
@@ -185,3 +186,63 @@ def test_weightfill_torch_shares_the_view():
     v = _tensors.numpy_view(t)
     assert v.dtype == np.dtype(ml_dtypes.bfloat16) and v.ctypes.data == t.data_ptr()
     assert _backends.array_view(t).ctypes.data == t.data_ptr()
+
+
+# (16-bit uniforms and constants take the Python path, as with a NumPy out=.)
+C_TENSOR_CALLS = [(name, args, tdtype)
+                  for name, args in [("normal", (0.1, 0.7)), ("uniform", (-1.0, 1.0)),
+                                     ("kaiming_normal", ()), ("he_normal", ()), ("zeros", ())]
+                  for tdtype in (torch.float32, torch.float64, torch.bfloat16)
+                  if not (tdtype is torch.bfloat16 and name in ("uniform", "zeros"))]
+
+
+@pytest.mark.parametrize("name, args, tdtype", C_TENSOR_CALLS, ids=str)
+def test_plain_tensor_calls_fill_in_c_through_the_view(name, args, tdtype):
+    """A FastEntry takes a tensor `out` through _backends.array_view (its checks) and fills
+    the view in C: no Python code of the fill itself runs, and the tensor is returned."""
+    fn = getattr(wf, name)
+    kw = {} if name == "zeros" else dict(seed=SEED, stream=STREAM)
+    expected = fn((8, 6), *args, dtype=DTYPES[tdtype], **kw)  # a scheme memoizes here
+    t = torch.nn.Parameter(torch.full((8, 6), float("nan"), dtype=tdtype))
+    got, ran = python_calls(fn, t.shape, *args, out=t, **kw)  # a torch.Size: a tuple subclass
+    assert got is t
+    assert set(ran) <= {"array_view", "_torch_view", "torch_storage_view"}, ran
+    np.testing.assert_array_equal(bits(t), bits(expected))
+
+
+def test_an_interrupt_while_viewing_a_tensor_propagates():
+    """The view is made by Python code; an Exception there hands the call to the Python
+    function (which raises it, naming out), but a KeyboardInterrupt is not swallowed."""
+    class Flaky(torch.Tensor):
+        raised = False
+
+        @property
+        def layout(self):
+            if not Flaky.raised:
+                Flaky.raised = True
+                raise KeyboardInterrupt
+            return torch.strided
+
+    t = torch.zeros(4, 4).as_subclass(Flaky)
+    with pytest.raises(KeyboardInterrupt):
+        wf.normal(None, seed=SEED, out=t)
+    assert wf.normal(None, seed=SEED, out=t) is t  # the next access succeeds
+
+
+def test_torch_size_shapes_key_the_memo_as_tuples():
+    from weightfill import _engine
+
+    assert _engine.memo_key("s", torch.Size([4, 6]), 1.0) == _engine.memo_key("s", (4, 6), 1.0)
+    assert type(_engine.memo_key("s", torch.Size([4, 6]))[1]) is tuple
+
+    class Loose(tuple):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = tuple.__hash__
+
+    assert _engine.memo_key("s", Loose((4, 6))) is None
+    # such a shape still works, through the Python checks
+    got, ran = python_calls(wf.kaiming_uniform, Loose((4, 6)), seed=SEED,
+                             out=torch.empty(4, 6))
+    assert ran and np.array_equal(got.numpy(), wf.kaiming_uniform((4, 6), seed=SEED))

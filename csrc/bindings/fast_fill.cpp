@@ -56,6 +56,7 @@ struct Settings {
     PyObject* streams = nullptr;              // streams._NAMED: str -> stream id, exact str keys
     PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_whole)
     PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_whole)
+    PyObject* array_view = nullptr;           // _backends.array_view (see entry_call)
     bool ready = false;
 };
 Settings g;
@@ -721,6 +722,31 @@ PyObject* entry_fill(const Entry* e, PyObject* const* value, PyObject* const* sl
     return r;
 }
 
+// A framework tensor as `out` (torch's): the NumPy view over its memory that
+// _backends.array_view makes (after its checks), or nullptr for any other object, or when the
+// view is refused with an Exception (the Python function then raises it, naming `out`).
+// nullptr with an error set only for what must propagate (KeyboardInterrupt).
+PyObject* tensor_view(PyObject* out, bool& failed) {
+    failed = false;
+    if (out == Py_None || Py_TYPE(out) == g.array_type || !g.array_view ||
+        g_deferred.load(std::memory_order_relaxed) != 0)
+        return nullptr;
+    PyObject* view = PyObject_CallFunctionObjArgs(g.array_view, out, nullptr);
+    if (!view) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        } else {
+            failed = true;
+        }
+        return nullptr;
+    }
+    if (Py_TYPE(view) != g.array_type) {  // None: not a tensor weightfill knows
+        Py_DECREF(view);
+        return nullptr;
+    }
+    return view;
+}
+
 PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     const auto* e = reinterpret_cast<const Entry*>(self);
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -749,7 +775,35 @@ PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObj
         if (e->role[k] != kKey) slot[e->role[k]] = value[k];
     }
     {
+        // A tuple subclass that hashes and compares as a tuple (torch.Size, so `t.shape`) is
+        // taken as its exact tuple, as _engine.memo_key takes it.
+        PyObject* const shape = slot[kShape];
+        PyObject* exact = nullptr;
+        if (PyTuple_Check(shape) && !PyTuple_CheckExact(shape) &&
+            Py_TYPE(shape)->tp_hash == PyTuple_Type.tp_hash &&
+            Py_TYPE(shape)->tp_richcompare == PyTuple_Type.tp_richcompare) {
+            exact = PyTuple_GetSlice(shape, 0, PyTuple_GET_SIZE(shape));  // a new exact tuple
+            if (!exact) return nullptr;
+            slot[kShape] = exact;
+        }
+        // A torch tensor is filled through a NumPy view of its memory, and returned itself.
+        PyObject* const out = slot[kOut];
+        bool failed;
+        PyObject* view = tensor_view(out, failed);
+        if (failed) {
+            Py_XDECREF(exact);
+            return nullptr;
+        }
+        if (view) slot[kOut] = view;
         PyObject* r = entry_fill(e, value, slot);
+        Py_XDECREF(exact);
+        if (view) {
+            Py_DECREF(view);
+            if (r == view) {  // entry_fill returned the view it was given: done
+                Py_DECREF(r);
+                return new_ref(out);
+            }
+        }
         if (r != Py_None) return r;  // out, or nullptr with an error set
         Py_DECREF(r);
     }
@@ -958,6 +1012,10 @@ void memo_setup(const py::dict& memo, const py::dict& known) {
     g.known = py::object(known).release().ptr();
 }
 
+// _array_view_setup(fn): weightfill._backends.array_view, which FastEntry calls for an `out`
+// that is not an ndarray; kept for the process's life. Called once by weightfill._engine.
+void array_view_setup(const py::function& fn) { g.array_view = py::object(fn).release().ptr(); }
+
 PyMethodDef g_methods[] = {
     {"fill_whole", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fill_whole)),
      METH_FASTCALL,
@@ -985,6 +1043,7 @@ void register_fast_fill(py::module_& m) {
     m.def("_fill_whole_setup", &setup, py::arg("descrs"), py::arg("scalar_types"),
           py::arg("largest"), py::arg("streams"));
     m.def("_memo_setup", &memo_setup, py::arg("memo"), py::arg("known"));
+    m.def("_array_view_setup", &array_view_setup, py::arg("fn"));
     m.def("_deferred_blocks", [](int delta) { return g_deferred.fetch_add(delta) + delta; },
           py::arg("delta"),
           "Adds delta to the count of open deferred() blocks (all threads); returns the new count.");

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar, cast
 
 import numpy as np
 
-from . import _core, streams
+from . import _backends, _core, streams
 from ._args import BFLOAT16, FLOAT_DTYPES, largest
 
 Dist = _core.Dist
@@ -100,6 +100,9 @@ assert [_DTYPE_CODES[d] for d in FLOAT_DTYPES] == [
     _core.DType.f32, _core.DType.f64, _core.DType.f16, _core.DType.bf16]
 _core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
                         [largest(d) for d in FLOAT_DTYPES], streams._NAMED)
+# A FastEntry fills a torch tensor `out` through this view of its memory (checked as the Python
+# path checks it), so a plain call with a tensor runs no Python function of its own either.
+_core._array_view_setup(_backends.array_view)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -174,9 +177,15 @@ _ATOMS = frozenset({type(None), bool, int, float, str})
 def memo_key(tag: str, shape: object, *values: object) -> Optional[tuple[object, ...]]:
     """The key a scheme's FastEntry (``fast_entry(MEMO, memo=(tag, names))``) looks up for a
     call with this shape and these values of ``names``, or None when the call has no key (a
-    shape that is not a tuple, a value that is not a plain atom)."""
+    shape that is neither a tuple nor a tuple subclass that hashes and compares as one, as
+    torch.Size does; a value that is not a plain atom)."""
     if type(shape) is not tuple:
-        return None
+        # a tuple subclass that hashes and compares as a tuple (torch.Size) keys as its tuple
+        t = type(shape)
+        if not isinstance(shape, tuple) or t.__hash__ is not tuple.__hash__ \
+                or t.__eq__ is not tuple.__eq__:
+            return None
+        shape = tuple(shape)
     key: list[object] = [tag, shape]
     for v in values:
         t = type(v)
