@@ -511,8 +511,11 @@ def test_haar_steps_refuse_bad_arrays():
     assert_same_bits(q, np.eye(3, 2))
     with pytest.raises(ValueError, match="v: need rows >= columns"):
         _core.haar_zero_above(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="norm: need a writable contiguous float64"):
+    with pytest.raises(ValueError, match="norm: need a contiguous float64 vector of 3"):
         _core.haar_reflectors(np.zeros((3, 3)), np.zeros(2), np.zeros(3), False)
+    with pytest.raises(ValueError, match="sign: need a writable contiguous float64 vector"):
+        _core.haar_reflectors(np.zeros((3, 3)), np.ones(3),
+                              np.frombuffer(bytes(24), np.float64), False)
     with pytest.raises(ValueError, match="read-only"):
         _core.haar_scale(np.frombuffer(bytes(72), np.float64).reshape(3, 3), np.ones(3), 1.0)
     with pytest.raises(ValueError, match="g: need a square float64"):

@@ -246,3 +246,13 @@ def test_torch_size_shapes_key_the_memo_as_tuples():
     got, ran = python_calls(wf.kaiming_uniform, Loose((4, 6)), seed=SEED,
                              out=torch.empty(4, 6))
     assert ran and np.array_equal(got.numpy(), wf.kaiming_uniform((4, 6), seed=SEED))
+
+
+def test_a_region_call_views_the_tensor_once():
+    """A call the C path refuses anyway (region=) goes straight to the Python function, which
+    makes the tensor's view: once, not also in the entry."""
+    t = torch.empty(3, 6)
+    got, ran = python_calls(wf.normal, (6, 6), seed=SEED, out=t,
+                            region=(slice(3, 6), slice(None)))
+    assert got is t and ran.count("array_view") == 1
+    np.testing.assert_array_equal(t.numpy(), wf.normal((6, 6), seed=SEED)[3:])

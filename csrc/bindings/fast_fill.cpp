@@ -725,10 +725,12 @@ PyObject* entry_fill(const Entry* e, PyObject* const* value, PyObject* const* sl
 // A framework tensor as `out` (torch's): the NumPy view over its memory that
 // _backends.array_view makes (after its checks), or nullptr for any other object, or when the
 // view is refused with an Exception (the Python function then raises it, naming `out`).
-// nullptr with an error set only for what must propagate (KeyboardInterrupt).
-PyObject* tensor_view(PyObject* out, bool& failed) {
+// nullptr with an error set only for what must propagate (KeyboardInterrupt). Not tried for a
+// call whole() refuses anyway (a region, a deferred block): the Python function would make the
+// view a second time.
+PyObject* tensor_view(PyObject* out, PyObject* region, bool& failed) {
     failed = false;
-    if (out == Py_None || Py_TYPE(out) == g.array_type || !g.array_view ||
+    if (out == Py_None || Py_TYPE(out) == g.array_type || !g.array_view || region != Py_None ||
         g_deferred.load(std::memory_order_relaxed) != 0)
         return nullptr;
     PyObject* view = PyObject_CallFunctionObjArgs(g.array_view, out, nullptr);
@@ -789,7 +791,7 @@ PyObject* entry_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObj
         // A torch tensor is filled through a NumPy view of its memory, and returned itself.
         PyObject* const out = slot[kOut];
         bool failed;
-        PyObject* view = tensor_view(out, failed);
+        PyObject* view = tensor_view(out, slot[kRegion], failed);
         if (failed) {
             Py_XDECREF(exact);
             return nullptr;

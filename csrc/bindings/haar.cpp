@@ -58,13 +58,14 @@ Matrix matrix(py::array& a, const char* name) {
             a.strides(1), f64};
 }
 
-// A contiguous float64 vector of n elements.
-double* vector(py::array& a, py::ssize_t n, const char* name) {
+// A contiguous float64 vector of n elements, writable when the step writes it (`write`).
+double* vector(py::array& a, py::ssize_t n, const char* name, bool write = false) {
     if (!is_f64(a) || a.ndim() != 1 || a.shape(0) != n ||
-        !(a.flags() & py::array::c_style) || !a.writeable())
-        throw std::invalid_argument(std::string(name) + ": need a writable contiguous float64 "
-                                    "vector of " + std::to_string(n) + " elements");
-    return static_cast<double*>(a.mutable_data());
+        !(a.flags() & py::array::c_style) || (write && !a.writeable()))
+        throw std::invalid_argument(std::string(name) + ": need a " + (write ? "writable " : "") +
+                                    "contiguous float64 vector of " + std::to_string(n) +
+                                    " elements");
+    return static_cast<double*>(const_cast<void*>(a.data()));
 }
 
 // q[...] = 0; q[i, i] = 1 for i < cols.
@@ -123,7 +124,7 @@ void haar_reflectors(py::array v, py::array norm, py::array sign, bool last) {
     const Matrix m = matrix(v, "v");
     if (m.rows < m.cols) throw std::invalid_argument("v: need rows >= columns");
     const double* n = vector(norm, m.cols, "norm");
-    double* s = vector(sign, m.cols, "sign");
+    double* s = vector(sign, m.cols, "sign", true);
     m.f64 ? reflectors<double>(m, n, s, last) : reflectors<float>(m, n, s, last);
 }
 
@@ -151,7 +152,7 @@ void scale_columns(const Matrix& q, const double* sign, double scale) {
 
 void haar_scale(py::array q, py::array sign, double scale) {
     const Matrix m = matrix(q, "q");
-    double* s = vector(sign, m.cols, "sign");
+    const double* s = vector(sign, m.cols, "sign");
     m.f64 ? scale_columns<double>(m, s, scale) : scale_columns<float>(m, s, scale);
 }
 

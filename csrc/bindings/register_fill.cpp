@@ -41,7 +41,16 @@ PyObject* new_aligned_array(PyObject* descr, size_t itemsize, int nd, const Py_i
             overflow |= __builtin_mul_overflow(nonzero, size_t(dims[d]), &nonzero);
     }
     if (overflow || nonzero > size_t(PTRDIFF_MAX)) {
-        PyErr_SetString(PyExc_ValueError, "shape: the array would exceed 2**63 - 1 bytes");
+        PyObject* shape = PyTuple_New(nd);  // for the message only
+        for (int d = 0; shape && d < nd; ++d) {
+            PyObject* v = PyLong_FromSsize_t(dims[d]);
+            if (!v) Py_CLEAR(shape);  // MemoryError set; a tuple frees its unset items as NULL
+            else PyTuple_SET_ITEM(shape, d, v);
+        }
+        if (shape)
+            PyErr_Format(PyExc_ValueError, "shape %R of %S needs more bytes than an array can "
+                         "address (2**63 - 1)", shape, descr);
+        Py_XDECREF(shape);
         return nullptr;
     }
     const size_t bytes = empty ? 0 : nonzero;

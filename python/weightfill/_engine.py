@@ -33,14 +33,11 @@ _DTYPE_CODES = {
 def empty(shape: tuple[int, ...], dtype: np.dtype, huge_pages: bool = True) -> np.ndarray:
     """A new C-contiguous, 64-byte aligned, writable array that owns its memory; from 4 MiB,
     2 MiB aligned and (``huge_pages``) advised for transparent huge pages."""
-    # NumPy's own limit (zero-length axes aside), checked before anything is allocated.
-    nbytes = math.prod(n for n in shape if n) * dtype.itemsize
-    if nbytes >= 1 << 63:
-        raise ValueError(f"shape {shape} of {dtype} needs {nbytes} bytes, more than an array "
-                         "can address (2**63 - 1)")
+    # (A shape over NumPy's byte limit is a ValueError from empty_aligned, before it allocates.)
     try:
         arr = _core.empty_aligned(list(shape), dtype, huge_pages)
     except MemoryError:
+        nbytes = math.prod(shape) * dtype.itemsize
         raise MemoryError(f"cannot allocate {nbytes} bytes for shape {shape} of {dtype}") from None
     plan = _local.plan
     if plan is not None:
