@@ -96,6 +96,43 @@ def test_named_streams_cached_and_uncached_agree():
             streams.normalize_stream("bad\ud800")
 
 
+_FRESH = iter(range(10**9))
+
+
+@pytest.mark.parametrize("call", ["normal", "he_uniform", "sparse", "raw", "truncated"])
+def test_a_new_stream_name_stays_on_the_c_path(call):
+    """A name not in the cache of named streams is hashed (streams._named_stream; besides it
+    only the Python shells of sparse and random_raw run, which call C first) and the call goes
+    on in C, with the values of the name's stream_id."""
+    name = f"fresh.{call}.{next(_FRESH)}"
+    assert name not in streams._NAMED
+    sid = streams.stream_id(name)
+    fills = {
+        "normal": lambda s: wf.normal(None, seed=5, stream=s, out=np.empty((3, 4), np.float32)),
+        "he_uniform": lambda s: wf.he_uniform((3, 4), seed=5, stream=s,
+                                              out=np.empty((3, 4), np.float64)),
+        "sparse": lambda s: wf.sparse((6, 4), 0.5, seed=5, stream=s),
+        "raw": lambda s: wf.random_raw(9, seed=5, stream=s),
+        "truncated": lambda s: wf.truncated_normal(None, seed=5, stream=s,
+                                                   out=np.empty((3, 4), np.float32)),
+    }
+    fills[call](name)  # warms the scheme memo and the truncated constants, not the name
+    streams._NAMED.pop(name)
+    got, ran = python_calls(fills[call], name)
+    shell = {"sparse": ["sparse"], "raw": ["random_raw"]}.get(call, [])
+    assert ran == ["<lambda>", *shell, "_named_stream", "stream_id"]
+    assert streams._NAMED[name] == sid
+    np.testing.assert_array_equal(bits(got), bits(fills[call](sid)))
+
+
+def test_a_new_stream_name_with_no_utf8_form_is_refused_every_time():
+    out = np.empty(4, np.float32)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="UTF-8"):
+            wf.normal(None, seed=0, stream="new\ud800", out=out)
+    assert "new\ud800" not in streams._NAMED
+
+
 def _uncached(mean, std, lower, upper, dtype):
     _truncnorm._constants.cache_clear()
     _truncnorm._probabilities.cache_clear()
@@ -211,7 +248,7 @@ def test_fill_whole_takes_nd_arrays_and_matching_shape_and_dtype_arguments():
     (dict(seed=True), "seed"), (dict(seed=-1), "seed"), (dict(seed=2**64), "seed"),
     (dict(seed=np.uint64(3)), None), (dict(seed=None), None),
     (dict(stream=-5), "stream"), (dict(stream=2**64), "stream"), (dict(stream=1.0), "stream"),
-    (dict(stream="a.name.never.seen.before"), None), (dict(stream=np.int32(4)), None),
+    (dict(stream="a.name with no UTF-8 form \ud800"), "UTF-8"), (dict(stream=np.int32(4)), None),
     (dict(a=float("nan")), "mean"), (dict(a=float("inf")), "mean"), (dict(a=True), "mean"),
     (dict(a=10**400), "mean"), (dict(a=np.float64(0.5)), None),
     (dict(b=-1.0), "std"), (dict(b=3e38), "std"), (dict(b=6e37), "overflow"),
@@ -474,7 +511,7 @@ def test_sparse_whole_writes_the_python_paths_bits(kw, shape, dtype):
     (dict(axis=np.int64(1)), None), (dict(axis=True), "axis"),
     (dict(method="Floyd"), "method"), (dict(method=0), "method"),
     (dict(seed=-1), "seed"), (dict(seed=None), None), (dict(stream=1.5), "stream"),
-    (dict(stream="sparse.never.seen"), None),
+    (dict(stream="sparse, no UTF-8 form \ud800"), "UTF-8"),
     (dict(shape=(6, 5)), "shape"), (dict(shape=(5.0, 6)), "shape"), (dict(shape=[5, 6]), None),
     (dict(dtype=np.float64), "dtype"), (dict(dtype="float32"), None),
     (dict(shape=(5, 6), region=(slice(0, 5), slice(0, 6))), None),
@@ -737,7 +774,8 @@ def test_raw_whole_gives_the_reference_words(n, offset, stream):
     (dict(n=1 << 14), None), (dict(n=-1), "n must be"), (dict(n=True), "n must be"),
     (dict(n=2.0), "n must be"), (dict(n=np.int64(5)), None), (dict(offset=2**64), None),
     (dict(offset=-1), "offset"), (dict(offset=2**66), "offset"), (dict(seed=None), None),
-    (dict(seed=-1), "seed"), (dict(stream="raw.never.seen"), None), (dict(stream=1.5), "stream"),
+    (dict(seed=-1), "seed"), (dict(stream="raw, no UTF-8 form \ud800"), "UTF-8"),
+    (dict(stream=1.5), "stream"),
 ])
 def test_raw_whole_leaves_other_calls_to_python(call, err):
     kw = dict(n=5, seed=1, stream=0, offset=3)

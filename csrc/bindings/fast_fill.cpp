@@ -54,6 +54,7 @@ struct Settings {
     PyTypeObject* array_type = nullptr;       // numpy.ndarray
     PyObject* u32 = nullptr;                  // numpy.dtype(numpy.uint32)
     PyObject* streams = nullptr;              // streams._NAMED: str -> stream id, exact str keys
+    PyObject* named_stream = nullptr;         // streams._named_stream: hashes and caches a name
     PyObject* memo = nullptr;                 // schemes._common._MEMO (see memo_whole)
     PyObject* known = nullptr;                // _truncnorm._KNOWN (see memo_whole)
     PyObject* array_view = nullptr;           // _backends.array_view (see entry_call)
@@ -357,22 +358,37 @@ PyObject* new_result(Whole& w) {
     return arr;
 }
 
-// seed: an int (None, fresh entropy, is Python's); stream: an int or a known exact str.
-bool stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
+// seed: an int (None, fresh entropy, is Python's); stream: an int or an exact str. 1: `key` is
+// made; 0: not arguments this path takes (the Python function decides, and words any error);
+// -1: an error to propagate (a KeyboardInterrupt). A name not in streams._NAMED is hashed by
+// streams._named_stream (SHA-256 by hashlib, about 1 us), which caches it: weightfill.torch.init
+// names every call's stream afresh ("torch.nn.init#k"), and each of those calls took the whole
+// Python path. That runs Python code, so callers call this before borrowing anything.
+int stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
     uint64_t seed, stream;
-    if (!as_u64(seed_o, seed)) return false;
+    if (!as_u64(seed_o, seed)) return 0;
     if (PyUnicode_CheckExact(stream_o)) {
         PyObject* id = PyDict_GetItemWithError(g.streams, stream_o);  // borrowed
-        if (!id) {
-            PyErr_Clear();
-            return false;
+        if (id) {
+            if (!as_u64(id, stream)) return 0;
+        } else {
+            PyErr_Clear();  // an exact str hashes and compares without raising: a miss
+            if (!g.named_stream) return 0;
+            PyObject* sid = PyObject_CallOneArg(g.named_stream, stream_o);
+            if (!sid) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+                PyErr_Clear();  // a name with no UTF-8 form: the Python function says so
+                return 0;
+            }
+            const bool ok = as_u64(sid, stream);
+            Py_DECREF(sid);
+            if (!ok) return 0;
         }
-        if (!as_u64(id, stream)) return false;
     } else if (!as_u64(stream_o, stream)) {
-        return false;
+        return 0;
     }
     key = StreamKey::make(seed, stream);
-    return true;
+    return 1;
 }
 
 // Whether a raw function got its `n` positional arguments; else a TypeError.
@@ -389,9 +405,10 @@ PyObject* whole(long kind, PyObject* shape, PyObject* a, PyObject* b, PyObject* 
                 PyObject* extra) {
     Whole w;
     FillParams p{};
-    if (!whole_target(shape, dtype, out, region, w) || !stream_key(seed, stream, p.key) ||
-        !as_real(a, p.a) || !as_real(b, p.b) || !check_params(kind, w.t, extra, p) ||
-        (kind == kDiagonal && w.nd != 2))
+    const int keyed = stream_key(seed, stream, p.key);  // first: it may run Python code
+    if (keyed < 0) return nullptr;
+    if (!keyed || !whole_target(shape, dtype, out, region, w) || !as_real(a, p.a) ||
+        !as_real(b, p.b) || !check_params(kind, w.t, extra, p) || (kind == kDiagonal && w.nd != 2))
         Py_RETURN_NONE;
     PyObject* result = new_result(w);
     if (!result) return nullptr;
@@ -455,9 +472,12 @@ PyObject* truncated_whole(PyObject* shape, PyObject* mean, PyObject* std_dev, Py
         if (PyErr_Occurred()) return nullptr;  // the key holds only numbers and a dtype
         Py_RETURN_NONE;
     }
-    // Borrowed: check_params copies the constants before anything can run Python code.
-    return whole(long(Dist::truncated_normal), shape, mean, std_dev, seed, stream, dtype, out,
-                 region, extra);
+    // Held: whole() may run Python code (a new stream name) before check_params copies them.
+    Py_INCREF(extra);
+    PyObject* r = whole(long(Dist::truncated_normal), shape, mean, std_dev, seed, stream, dtype,
+                        out, region, extra);
+    Py_DECREF(extra);
+    return r;
 }
 
 // memo_whole's fill for the memo entry `hit` of `key`.
@@ -508,8 +528,10 @@ PyObject* sparse_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyObject *sparsity = args[1], *nonzeros = args[2], *method_o = args[10];
     Whole w;
     FillParams p{};
-    if (!whole_target(args[0], args[7], args[8], args[9], w) || w.nd != 2 ||
-        w.n >= kDirectElements || !stream_key(args[5], args[6], p.key))
+    const int keyed = stream_key(args[5], args[6], p.key);  // first: it may run Python code
+    if (keyed < 0) return nullptr;
+    if (!keyed || !whole_target(args[0], args[7], args[8], args[9], w) || w.nd != 2 ||
+        w.n >= kDirectElements)
         Py_RETURN_NONE;
     long long axis;
     if (!as_index(args[4], -2, 1, axis)) Py_RETURN_NONE;  // axis in (0, 1, -1, -2)
@@ -611,9 +633,11 @@ PyObject* raw_whole(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     uint64_t offset;
     FillParams p{};
     if (!g.ready || g_deferred.load(std::memory_order_relaxed) != 0 ||
-        !as_index(args[0], 0, (long long)kDirectElements - 1, n) || !as_u64(args[3], offset) ||
-        !stream_key(args[1], args[2], p.key))
+        !as_index(args[0], 0, (long long)kDirectElements - 1, n) || !as_u64(args[3], offset))
         Py_RETURN_NONE;
+    const int keyed = stream_key(args[1], args[2], p.key);
+    if (keyed < 0) return nullptr;
+    if (!keyed) Py_RETURN_NONE;
     // Word `offset + k` is word (offset + k) % 4 of block (offset + k) / 4, as the Python path
     // splits it: block base offset / 4, then a region from offset % 4.
     p.block_base = offset / 4;
@@ -985,11 +1009,12 @@ PyTypeObject g_entry_type = [] {
 }();
 #pragma GCC diagnostic pop
 
-// _fill_whole_setup(descrs, scalar_types, largest, streams): the four float dtypes in DType
-// order from f32 (numpy.dtype objects, their scalar types, their largest values) and the dict
-// of named streams. Called once by weightfill._engine.
+// _fill_whole_setup(descrs, scalar_types, largest, streams, named_stream): the four float
+// dtypes in DType order from f32 (numpy.dtype objects, their scalar types, their largest
+// values), the dict of named streams and the function that adds a name to it. Called once by
+// weightfill._engine.
 void setup(const py::tuple& descrs, const py::tuple& types, const std::vector<double>& largest,
-           const py::dict& streams) {
+           const py::dict& streams, const py::function& named_stream) {
     const int first = int(DType::f32);
     if (descrs.size() != size_t(kNumDTypes - first) || types.size() != descrs.size() ||
         largest.size() != descrs.size())
@@ -1000,6 +1025,7 @@ void setup(const py::tuple& descrs, const py::tuple& types, const std::vector<do
         g.largest[first + int(i)] = largest[i];
     }
     g.streams = py::object(streams).release().ptr();
+    g.named_stream = py::object(named_stream).release().ptr();
     // Here rather than in the raw functions: the first npy_api::get() imports NumPy modules and
     // may throw (a KeyboardInterrupt during the import), which must not cross a C frame.
     g.array_type = py::detail::npy_api::get().PyArray_Type_;
@@ -1043,7 +1069,7 @@ PyMethodDef g_methods[] = {
 void register_fast_fill(py::module_& m) {
     if (PyModule_AddFunctions(m.ptr(), g_methods) != 0) throw py::error_already_set();
     m.def("_fill_whole_setup", &setup, py::arg("descrs"), py::arg("scalar_types"),
-          py::arg("largest"), py::arg("streams"));
+          py::arg("largest"), py::arg("streams"), py::arg("named_stream"));
     m.def("_memo_setup", &memo_setup, py::arg("memo"), py::arg("known"));
     m.def("_array_view_setup", &array_view_setup, py::arg("fn"));
     m.def("_deferred_blocks", [](int delta) { return g_deferred.fetch_add(delta) + delta; },

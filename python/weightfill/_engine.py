@@ -96,7 +96,8 @@ CONSTANT = _core.FILL_CONSTANT
 assert [_DTYPE_CODES[d] for d in FLOAT_DTYPES] == [
     _core.DType.f32, _core.DType.f64, _core.DType.f16, _core.DType.bf16]
 _core._fill_whole_setup(FLOAT_DTYPES, tuple(d.type for d in FLOAT_DTYPES),
-                        [largest(d) for d in FLOAT_DTYPES], streams._NAMED)
+                        [largest(d) for d in FLOAT_DTYPES], streams._NAMED,
+                        streams._named_stream)
 # A FastEntry fills a torch tensor `out` through this view of its memory (checked as the Python
 # path checks it), so a plain call with a tensor runs no Python function of its own either.
 _core._array_view_setup(_backends.array_view)

@@ -66,8 +66,8 @@ def normalize_stream(stream: object) -> int:
 
 # Stream ids of names seen recently, by exact str: a model's parameter names recur (every
 # re-initialization, every shard of a tensor), and SHA-256 costs about half a microsecond per
-# name. A plain dict rather than an lru_cache so that the engine's whole-array fast path
-# (_core.fill_whole) can read it too; emptied when it holds 2**16 names.
+# name. A plain dict rather than an lru_cache so that the C fast paths can read it too (they
+# call _named_stream for a name it lacks); emptied when it holds 2**16 names.
 _NAMED: dict[str, int] = {}
 
 
