@@ -1,7 +1,7 @@
 """Per-call overhead of every public fill on small tensors, against NumPy, side by side.
 
     python benchmarks/bench_overhead.py [--rounds 15] [--sizes 16 256 4096] [--dtype float32]
-                                        [--torch]
+                                        [--torch] [--init]
 
 For every public fill (distributions and schemes) at 16, 256 and 4096 values it prints the
 median time per call of weightfill filling a preallocated ``out=`` and of NumPy's equivalent
@@ -18,6 +18,9 @@ Distributions are called as ``normal(None, seed=0, out=buf)`` (the call the issu
 schemes as ``he_normal(shape, seed=0, stream="layer.weight", out=buf)``, as an adapter does.
 ``--torch`` adds rows for a torch tensor as ``out=`` against torch's in-place ``normal_`` /
 ``uniform_`` / ``torch.nn.init.kaiming_uniform_`` (the "peer" column is then torch's time).
+``--init`` compares the drop-in ``weightfill.torch.init`` with ``torch.nn.init`` function for
+function on the same tensor (each weightfill call names a fresh stream, ``torch.nn.init#k``, as
+under ``patch()``; the schemes fill a Parameter, as a module's ``reset_parameters`` does).
 ``--new`` times the calls that make a new array instead (``normal(shape, seed=0)``,
 ``he_normal(shape, seed=0, stream=...)``, ``zeros(shape)``, ``eye(shape)``) against NumPy's
 calls that make one (``standard_normal(shape, dtype=)``, ``np.zeros``, ``np.eye``).
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="fill names to run")
     ap.add_argument("--torch", action="store_true", help="add torch-tensor out= rows")
     ap.add_argument("--new", action="store_true", help="time calls that make a new array")
+    ap.add_argument("--init", action="store_true",
+                    help="weightfill.torch.init against torch.nn.init instead")
     args = ap.parse_args(argv)
     dt = np.dtype(args.dtype)
     gen = np.random.Generator(np.random.PCG64(0))
@@ -201,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'ratio':>7}{'target':>8}")
     misses = 0
     rows = fills(dt) if not args.new else new_fills(dt)  # type: ignore[assignment]
-    if args.torch:
+    if args.init:
+        rows = _init_rows()
+    elif args.torch:
         rows += _torch_rows()
     for name, kind, call in rows:
         if args.only and name not in args.only:
@@ -248,6 +255,34 @@ def _torch_rows() -> list[tuple[str, str, Callable[..., object]]]:
     return [("normal(out=tensor)", "torch normal_", normal),
             ("uniform(out=tensor)", "torch uniform_", uniform),
             ("kaiming_uniform(Parameter)", "torch kaiming_", kaiming)]
+
+
+def _init_rows() -> list[tuple[str, str, Callable[..., object]]]:
+    import torch
+    import weightfill.torch as wft
+
+    tdt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+    # name, extra positional arguments, whether it fills a Parameter, the tensor's shape
+    cases: list[tuple[str, tuple, bool, Callable[[int], tuple[int, ...]]]] = [
+        ("uniform_", (), False, _shape2d), ("normal_", (), False, _shape2d),
+        ("trunc_normal_", (), False, _shape2d), ("constant_", (0.5,), False, _shape2d),
+        ("ones_", (), False, _shape2d), ("zeros_", (), False, _shape2d),
+        ("eye_", (), False, _shape2d), ("dirac_", (), False, lambda n: (4, n // 16, 4)),
+        ("xavier_uniform_", (), True, _shape2d), ("xavier_normal_", (), True, _shape2d),
+        ("kaiming_uniform_", (), True, _shape2d), ("kaiming_normal_", (), True, _shape2d),
+        ("orthogonal_", (), True, _shape2d), ("sparse_", (0.5,), True, _shape2d)]
+
+    def row(name: str, extra: tuple, param: bool, shape: Callable[[int], tuple[int, ...]]):
+        def make(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
+            t = torch.zeros(shape(n), dtype=tdt[dt])
+            if param:
+                t = torch.nn.Parameter(t)
+            ours, theirs = getattr(wft.init, name), getattr(torch.nn.init, name)
+            return (lambda: ours(t, *extra)), (lambda: theirs(t, *extra))
+        return (f"init.{name}", "torch.nn.init", make)
+
+    wft.manual_seed(0)
+    return [row(*c) for c in cases]
 
 
 if __name__ == "__main__":
