@@ -237,18 +237,16 @@ def main(argv: list[str] | None = None) -> int:
 def _torch_rows() -> list[tuple[str, str, Callable[..., object]]]:
     import torch
 
-    tdt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-
     def normal(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
-        t = torch.zeros(_shape2d(n), dtype=tdt[dt])
+        t = torch.zeros(_shape2d(n), dtype=getattr(torch, dt.name))
         return (lambda: wf.normal(None, seed=0, out=t)), (lambda: t.normal_())
 
     def uniform(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
-        t = torch.zeros(_shape2d(n), dtype=tdt[dt])
+        t = torch.zeros(_shape2d(n), dtype=getattr(torch, dt.name))
         return (lambda: wf.uniform(None, seed=0, out=t)), (lambda: t.uniform_())
 
     def kaiming(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
-        t = torch.nn.Parameter(torch.zeros(_shape2d(n), dtype=tdt[dt]))
+        t = torch.nn.Parameter(torch.zeros(_shape2d(n), dtype=getattr(torch, dt.name)))
         return ((lambda: wf.kaiming_uniform(t.shape, seed=0, stream=STREAM, out=t)),
                 (lambda: torch.nn.init.kaiming_uniform_(t)))
 
@@ -261,7 +259,6 @@ def _init_rows() -> list[tuple[str, str, Callable[..., object]]]:
     import torch
     import weightfill.torch as wft
 
-    tdt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
     # name, extra positional arguments, whether it fills a Parameter, the tensor's shape
     cases: list[tuple[str, tuple, bool, Callable[[int], tuple[int, ...]]]] = [
         ("uniform_", (), False, _shape2d), ("normal_", (), False, _shape2d),
@@ -274,7 +271,7 @@ def _init_rows() -> list[tuple[str, str, Callable[..., object]]]:
 
     def row(name: str, extra: tuple, param: bool, shape: Callable[[int], tuple[int, ...]]):
         def make(n: int, dt: np.dtype) -> tuple[Callable[[], object], Callable[[], object]]:
-            t = torch.zeros(shape(n), dtype=tdt[dt])
+            t = torch.zeros(shape(n), dtype=getattr(torch, dt.name))
             if param:
                 t = torch.nn.Parameter(t)
             ours, theirs = getattr(wft.init, name), getattr(torch.nn.init, name)

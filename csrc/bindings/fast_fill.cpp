@@ -366,14 +366,13 @@ PyObject* new_result(Whole& w) {
 // Python path. That runs Python code, so callers call this before borrowing anything.
 int stream_key(PyObject* seed_o, PyObject* stream_o, StreamKey& key) {
     uint64_t seed, stream;
-    if (!as_u64(seed_o, seed)) return 0;
+    if (!g.ready || !as_u64(seed_o, seed)) return 0;  // g.streams is set with g.ready
     if (PyUnicode_CheckExact(stream_o)) {
         PyObject* id = PyDict_GetItemWithError(g.streams, stream_o);  // borrowed
         if (id) {
             if (!as_u64(id, stream)) return 0;
         } else {
             PyErr_Clear();  // an exact str hashes and compares without raising: a miss
-            if (!g.named_stream) return 0;
             PyObject* sid = PyObject_CallOneArg(g.named_stream, stream_o);
             if (!sid) {
                 if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;

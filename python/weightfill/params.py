@@ -32,8 +32,11 @@ SCHEMES = tuple(sorted(
 SchemeLike = Union[str, Callable[..., np.ndarray]]
 
 
+@functools.lru_cache(maxsize=None)
 def scheme_function(name: str) -> Callable[..., np.ndarray]:
-    """The function of scheme ``name`` (a name from :data:`SCHEMES`)."""
+    """The function of scheme ``name`` (a name from :data:`SCHEMES`). Cached: the lookup (an
+    import statement and getattr, 0.4 us) was a tenth of a small weightfill.torch.init call;
+    an unknown name raises every time."""
     if name in ("uniform", "normal", "truncated_normal", "sparse"):
         from . import distributions  # truncated_normal and sparse are looked up when used
 
